@@ -1,0 +1,1 @@
+"""The contract: partner API and event models, the topic registry, the CloudEvents mapping."""

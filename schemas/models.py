@@ -1,0 +1,229 @@
+"""Pydantic models for everything that crosses a boundary: partner submissions and bus events.
+
+Partners' submissions are tolerant (unknown fields are ignored, so partners can send richer records);
+our own events are strict (`extra="forbid"`), so a producer bug fails loudly instead of leaking data.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+MAX_TEXT_CHARS = 10_000
+_WS = re.compile(r"[^\S\n]+")
+_BLANK_LINES = re.compile(r"\n{3,}")
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def normalise_text(value: str) -> str:
+    """NFC, no control characters, runs of spaces folded, at most one blank line, trimmed."""
+    value = unicodedata.normalize("NFC", value).replace("\r\n", "\n").replace("\r", "\n")
+    value = _CONTROL.sub("", value)
+    value = "\n".join(_WS.sub(" ", line).strip() for line in value.split("\n"))
+    return _BLANK_LINES.sub("\n\n", value).strip()
+
+
+def normalise_line(value: str) -> str:
+    return " ".join(unicodedata.normalize("NFC", value).split())
+
+
+Text = Annotated[str, AfterValidator(normalise_text), Field(min_length=1, max_length=MAX_TEXT_CHARS)]
+Line = Annotated[str, AfterValidator(normalise_line), Field(min_length=1, max_length=200)]
+Country = Annotated[str, Field(pattern=r"^[A-Z]{2}$", description="ISO 3166-1 alpha-2")]
+LanguageTag = Annotated[str, Field(pattern=r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$", description="BCP 47")]
+PartnerId = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{1,63}$")]
+CaseRef = Annotated[str, Field(pattern=r"^GRV-[0-9A-Z]{12}$")]
+
+
+class Urgency(StrEnum):
+    critical = "critical"
+    high = "high"
+    medium = "medium"
+    low = "low"
+
+    @property
+    def rank(self) -> int:
+        return _URGENCY_RANK[self]
+
+
+_URGENCY_RANK = {Urgency.low: 0, Urgency.medium: 1, Urgency.high: 2, Urgency.critical: 3}
+
+
+class Disclosure(StrEnum):
+    full = "full"  # contact details and identifying facts
+    pseudonymous = "pseudonymous"  # case facts and a stable pseudonym, no contact details
+    anonymised = "anonymised"  # facts only, no names of people, no pseudonym
+
+
+class _Tolerant(BaseModel):
+    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# ---------------------------------------------------------------- partner submission (tolerant)
+
+
+class Contact(_Tolerant):
+    name: Line | None = None
+    phone: Annotated[str, Field(max_length=40, pattern=r"^\+?[0-9 ()./-]{4,40}$")] | None = None
+    email: Annotated[str, Field(max_length=200, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")] | None = None
+    messaging_handle: Line | None = None
+    passport_number: Annotated[str, Field(max_length=40)] | None = None
+    address: Line | None = None
+
+
+class Consent(_Tolerant):
+    share_contact: bool = Field(
+        False, description="The worker agrees that organisations handling the case may see contact details"
+    )
+    contact_back: bool = Field(True, description="The worker agrees to be contacted about the case")
+
+
+class PartnerSubmission(_Tolerant):
+    """A complaint as a partner system sends it, over HTTP or on the submissions topic."""
+
+    partner_id: PartnerId | None = Field(None, description="Required on Kafka; over HTTP the API key decides")
+    external_id: Annotated[str, Field(min_length=1, max_length=200)] | None = Field(
+        None, description="The partner's own id; resubmits with the same id return the same case"
+    )
+    text: Text
+    language: LanguageTag | None = None
+    country_of_work: Country | None = None
+    country_of_origin: Country | None = None
+    sector: Line | None = None
+    employer: Line | None = None
+    recruiter: Line | None = None
+    channel: Literal["sms", "hotline", "web", "app", "messaging", "in_person", "email", "other"] | None = None
+    submitted_at: datetime | None = None
+    urgency_hint: Urgency | None = None
+    minor_involved: bool = False
+    consent: Consent = Field(default_factory=Consent)
+    contact: Contact | None = None
+
+
+class FieldError(_Strict):
+    loc: str = Field(description="Dotted path of the failing field, e.g. contact.phone")
+    msg: str
+    type: str
+
+
+# ---------------------------------------------------------------- events (strict)
+
+
+class GrievanceReceived(_Strict):
+    case_ref: CaseRef
+    partner_id: PartnerId
+    external_id: str
+    subject_ref: str = Field(description="Pseudonym of the worker, stable per partner and contact")
+    text: str
+    language: str | None
+    country_of_work: str | None
+    country_of_origin: str | None
+    sector: str | None
+    employer: str | None
+    recruiter: str | None
+    channel: str | None
+    urgency_hint: Urgency | None
+    minor_involved: bool
+    consent_share_contact: bool
+    has_contact: bool
+    received_at: datetime
+
+
+class GrievanceRejected(_Strict):
+    partner_id: str | None
+    external_id: str | None
+    source_event_id: str
+    errors: list[FieldError]
+    rejected_at: datetime
+
+
+class Evidence(_Strict):
+    term: str
+    start: int
+    end: int
+    concept: str
+
+
+class Sla(_Strict):
+    deliver_by: datetime
+    acknowledge_by: datetime
+
+
+class GrievanceTriaged(_Strict):
+    case_ref: CaseRef
+    partner_id: PartnerId
+    urgency: Urgency
+    categories: list[str]
+    indicators: list[str]
+    language: str
+    needs_review: bool
+    reasons: list[str]
+    evidence: list[Evidence]
+    ruleset: str
+    summary: str
+    sla: Sla
+    triaged_at: datetime
+
+
+class Recipient(_Strict):
+    partner_id: PartnerId
+    role: Literal["primary", "copy"]
+    disclosure: Disclosure
+    reason: str
+
+
+class CaseView(_Strict):
+    """What recipients may learn about a case before any per-recipient disclosure."""
+
+    case_ref: CaseRef
+    subject_ref: str
+    submitted_by: PartnerId
+    text: str
+    language: str
+    urgency: Urgency
+    categories: list[str]
+    indicators: list[str]
+    summary: str
+    country_of_work: str | None
+    country_of_origin: str | None
+    sector: str | None
+    employer: str | None
+    recruiter: str | None
+    sla: Sla
+
+
+class CaseRouted(_Strict):
+    case_ref: CaseRef
+    rule: str
+    recipients: list[Recipient] = Field(min_length=1)
+    case: CaseView
+    routed_at: datetime
+
+
+class NotificationDelivered(_Strict):
+    case_ref: CaseRef
+    recipient: PartnerId
+    channel: Literal["webhook", "email"]
+    attempts: int
+    status_code: int | None
+    delivered_at: datetime
+
+
+class NotificationFailed(_Strict):
+    case_ref: CaseRef
+    recipient: PartnerId
+    channel: Literal["webhook", "email"]
+    attempts: int
+    error: str
+    final: bool = Field(description="No more retries will be made")
+    next_attempt_at: datetime | None
+    failed_at: datetime

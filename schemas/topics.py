@@ -1,0 +1,72 @@
+"""The topic registry: every topic, the one event type it carries, its model and its key.
+
+Case events are keyed by case reference so that one case's events stay in order on one partition;
+partner-facing topics are keyed by partner id so each partner reads its own stream in order.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pydantic import BaseModel
+
+from schemas import models as m
+
+CE_SOURCE_PREFIX = "/grievance-pipeline"
+DLQ_SUFFIX = ".dlq"
+
+
+@dataclass(frozen=True)
+class Topic:
+    name: str
+    event_type: str
+    model: type[BaseModel]
+    key_field: str
+    producer: str
+    description: str
+
+
+SUBMISSIONS = Topic(
+    "grievance.submissions", "org.grievance.submission.v1", m.PartnerSubmission, "partner_id",
+    "partners", "Complaints published by partner systems; tolerant schema.",
+)
+RECEIVED = Topic(
+    "grievance.received", "org.grievance.received.v1", m.GrievanceReceived, "case_ref",
+    "intake", "A validated, deduplicated complaint; contact details stay in intake.",
+)
+REJECTED = Topic(
+    "grievance.rejected", "org.grievance.rejected.v1", m.GrievanceRejected, "partner_id",
+    "intake", "A submission that failed validation, with the failing fields, back to its partner.",
+)
+TRIAGED = Topic(
+    "grievance.triaged", "org.grievance.triaged.v1", m.GrievanceTriaged, "case_ref",
+    "triage", "Urgency, categories, ILO indicators, evidence and SLA deadlines of a case.",
+)
+ROUTED = Topic(
+    "case.routed", "org.grievance.case.routed.v1", m.CaseRouted, "case_ref",
+    "triage", "The recipients of a case, why each was chosen, and the shielded case view.",
+)
+DELIVERED = Topic(
+    "notification.delivered", "org.grievance.notification.delivered.v1", m.NotificationDelivered,
+    "case_ref", "notifier", "A recipient acknowledged receipt of a case at the transport level.",
+)
+FAILED = Topic(
+    "notification.failed", "org.grievance.notification.failed.v1", m.NotificationFailed, "case_ref",
+    "notifier", "A delivery attempt failed; `final` says whether retries are exhausted.",
+)
+
+ALL: tuple[Topic, ...] = (SUBMISSIONS, RECEIVED, REJECTED, TRIAGED, ROUTED, DELIVERED, FAILED)
+BY_NAME = {t.name: t for t in ALL}
+BY_EVENT_TYPE = {t.event_type: t for t in ALL}
+
+
+def for_model(model: type[BaseModel]) -> Topic:
+    for topic in ALL:
+        if topic.model is model:
+            return topic
+    raise KeyError(model.__name__)
+
+
+def dlq(group: str) -> str:
+    """Dead-letter topic of a consumer group."""
+    return group + DLQ_SUFFIX

@@ -1,0 +1,157 @@
+"""The `grievance` command."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from services.common import logging as log
+from services.common.settings import REPO_ROOT, Settings
+
+BUILDERS = {
+    "intake": "services.intake.service",
+    "triage": "services.triage.service",
+    "notifier": "services.notifier.service",
+}
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import importlib
+
+    settings = Settings.from_env()
+    log.configure(args.service, settings.log_level)
+    importlib.import_module(BUILDERS[args.service]).build(settings).run()
+    return 0
+
+
+def cmd_inbox(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from services.common import directory
+    from services.devtools.inbox import Inbox
+
+    settings = Settings.from_env()
+    log.configure("inbox", settings.log_level)
+    uvicorn.run(Inbox(directory.load(settings.config_dir)).app(), host=settings.http_host,
+                port=settings.http_port, log_level="warning")
+    return 0
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from services.common import db
+
+    log.configure("migrate")
+    applied = db.migrate(Settings.from_env().database_url)
+    print(f"applied {len(applied)} migration(s)" + (": " + ", ".join(applied) if applied else ""))
+    return 0
+
+
+def cmd_topics(args: argparse.Namespace) -> int:
+    from services.common.kafka import ensure_topics
+    from services.devtools.stack import CONSUMER_GROUPS
+
+    created = ensure_topics(Settings.from_env(), list(CONSUMER_GROUPS), partitions=args.partitions)
+    print(f"created {len(created)} topic(s)" + (": " + ", ".join(created) if created else ""))
+    return 0
+
+
+def cmd_keygen(args: argparse.Namespace) -> int:
+    from services.intake.identity import Vault
+
+    print(Vault.generate_key())
+    return 0
+
+
+def cmd_dev(args: argparse.Namespace) -> int:
+    from services.devtools.dev import run
+
+    return run(Path(args.workdir))
+
+
+def cmd_capture(args: argparse.Namespace) -> int:
+    from services.devtools.replay import capture
+
+    return capture(Settings.from_env(), args)
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    from services.devtools.replay import replay
+
+    return replay(Settings.from_env(), args)
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from services.devtools.bench import run
+
+    return run(args)
+
+
+def cmd_schemas(args: argparse.Namespace) -> int:
+    from schemas.generate import check, write
+
+    if args.check:
+        drift = check()
+        for name in drift:
+            print(f"out of date: {name}", file=sys.stderr)
+        return 1 if drift else 0
+    for name in write():
+        print(f"wrote {name}")
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="grievance", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("serve", help="run one service (HTTP health/API + consumers + outbox relay)")
+    s.add_argument("service", choices=sorted(BUILDERS))
+    s.set_defaults(func=cmd_serve)
+    sub.add_parser("inbox", help="run the demo partner inbox (verifies webhook signatures)").set_defaults(
+        func=cmd_inbox)
+    sub.add_parser("migrate", help="apply database migrations").set_defaults(func=cmd_migrate)
+    s = sub.add_parser("topics", help="create the topics and dead-letter topics")
+    s.add_argument("--partitions", type=int, default=3)
+    s.set_defaults(func=cmd_topics)
+    sub.add_parser("keygen", help="print a new key for GRIEVANCE_DATA_KEY").set_defaults(func=cmd_keygen)
+
+    s = sub.add_parser("dev", help="run the whole stack locally on embedded defaults")
+    s.add_argument("--workdir", default=str(REPO_ROOT / ".grievance"), help="where local state lives")
+    s.set_defaults(func=cmd_dev)
+
+    s = sub.add_parser("capture", help="write a topic range to JSON Lines, headers included")
+    s.add_argument("topic")
+    s.add_argument("-o", "--output", required=True)
+    s.add_argument("--from-offset", type=int, help="first offset (every partition)")
+    s.add_argument("--to-offset", type=int, help="last offset, inclusive (every partition)")
+    s.add_argument("--since", help="ISO time: records at or after it")
+    s.add_argument("--until", help="ISO time: records before it")
+    s.add_argument("--idle-ms", type=int, default=2000, help="stop after this long with nothing new")
+    s.set_defaults(func=cmd_capture)
+
+    s = sub.add_parser("replay", help="publish a captured JSON Lines file back to its topics")
+    s.add_argument("file")
+    s.add_argument("--topic-prefix", default="", help="publish to <prefix><topic>")
+    s.add_argument("--rate", type=float, default=0, help="records per second (0: as fast as possible)")
+    s.add_argument("--no-progress", action="store_true")
+    s.set_defaults(func=cmd_replay)
+
+    s = sub.add_parser("bench", help="measure end-to-end throughput against a raw Kafka hop")
+    s.add_argument("--cases", type=int, default=2000)
+    s.add_argument("--http-requests", type=int, default=500)
+    s.add_argument("--workdir", default="")
+    s.set_defaults(func=cmd_bench)
+
+    s = sub.add_parser("schemas", help="regenerate the JSON Schemas and AsyncAPI document")
+    s.add_argument("--check", action="store_true", help="exit 1 if the checked-in files are out of date")
+    s.set_defaults(func=cmd_schemas)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,109 @@
+"""How a service process runs: an HTTP app (health, plus the service's own routes) in the main thread,
+consumer loops, an outbox relay and any background workers in threads, all stopped on SIGTERM.
+
+uvicorn turns SIGTERM/SIGINT into a graceful shutdown; the lifespan's exit then sets the stop flag,
+lets each loop finish and commit its batch, drains the outbox, and closes.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+
+import uvicorn
+from fastapi import APIRouter, FastAPI
+from fastapi.responses import JSONResponse
+
+from services.common import db
+from services.common import logging as log
+from services.common.consumer import ConsumerLoop, Handler
+from services.common.outbox import OutboxRelay
+from services.common.settings import Settings
+
+
+@dataclass(frozen=True)
+class ConsumerSpec:
+    group: str
+    topics: list[str]
+    handler: Handler
+
+
+@dataclass
+class Service:
+    name: str  # also the name of its PostgreSQL schema
+    settings: Settings
+    consumers: list[ConsumerSpec] = field(default_factory=list)
+    # Factories for extra background threads; each gets the service (for its stop flag and settings).
+    workers: list[Callable[[Service], threading.Thread]] = field(default_factory=list)
+    routers: list[APIRouter] = field(default_factory=list)
+    stop: threading.Event = field(default_factory=threading.Event)
+    threads: list[threading.Thread] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.relay = OutboxRelay(self.name, self.settings, self.stop)
+        self.loops = [
+            ConsumerLoop(schema=self.name, group=c.group, topic_names=c.topics, handler=c.handler,
+                         settings=self.settings, stop=self.stop, on_commit=self.relay.wake.set)
+            for c in self.consumers
+        ]
+
+    def start(self) -> None:
+        self.threads = [self.relay, *self.loops, *(make(self) for make in self.workers)]
+        for t in self.threads:
+            t.start()
+        log.get().info("service_started", threads=[t.name for t in self.threads])
+
+    def shutdown(self, timeout: float = 20.0) -> None:
+        self.stop.set()
+        self.relay.wake.set()
+        for t in self.threads:
+            t.join(timeout)
+        log.get().info("service_stopped")
+
+    def ready(self) -> dict[str, bool]:
+        checks = {"database": _database_ok(self.settings.database_url), "outbox": self.relay.healthy}
+        checks.update({f"consumer:{loop.group}": loop.assigned for loop in self.loops})
+        checks.update({f"thread:{t.name}": t.is_alive() for t in self.threads})
+        return checks
+
+    def app(self) -> FastAPI:
+        @asynccontextmanager
+        async def lifespan(_: FastAPI):
+            self.start()
+            yield
+            self.shutdown()
+
+        app = FastAPI(title=f"grievance-pipeline {self.name}", lifespan=lifespan)
+
+        @app.get("/healthz", tags=["health"])
+        def healthz() -> dict[str, str]:
+            return {"status": "ok", "service": self.name}
+
+        @app.get("/readyz", tags=["health"])
+        def readyz() -> JSONResponse:
+            checks = self.ready()
+            ok = all(checks.values())
+            return JSONResponse({"ready": ok, "checks": checks}, status_code=200 if ok else 503)
+
+        for router in self.routers:
+            app.include_router(router)
+        return app
+
+    def run(self) -> None:
+        uvicorn.run(self.app(), host=self.settings.http_host, port=self.settings.http_port,
+                    log_level="warning", timeout_graceful_shutdown=10)
+
+
+def _database_ok(url: str) -> bool:
+    try:
+        conn = db.connect(url, retries=1)
+    except db.TRANSIENT:
+        return False
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT 1")
+        return True
+    finally:
+        conn.close()

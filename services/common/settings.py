@@ -1,0 +1,54 @@
+"""Settings from environment variables: one frozen object, read once at start-up."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+MIGRATIONS_DIR = REPO_ROOT / "migrations"
+
+
+@dataclass(frozen=True)
+class Settings:
+    # field name → environment variable: the upper-cased name unless ENV_NAMES says otherwise
+    kafka_bootstrap_servers: str = "127.0.0.1:9092"
+    database_url: str = "postgresql://postgres@127.0.0.1:5432/grievance"
+    config_dir: Path = REPO_ROOT / "config"
+    data_key: str = ""  # Fernet key for contact details at rest
+    kafka_session_timeout_ms: int = 6000
+    kafka_max_poll_records: int = 500
+    http_host: str = "127.0.0.1"
+    http_port: int = 8080
+    webhook_timeout_s: float = 5.0
+    delivery_max_attempts: int = 8
+    delivery_backoff_s: float = 2.0
+    delivery_concurrency: int = 16
+    log_level: str = "info"
+    # Fault injection for the crash-recovery tests: the named consumer group exits right after its
+    # database commit and before its offset commit.
+    crash_after_db_commit: str = ""
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] = os.environ) -> Settings:
+        values = {}
+        for f in fields(cls):
+            raw = env.get(ENV_NAMES.get(f.name, f.name.upper()))
+            if raw:
+                values[f.name] = Path(raw) if f.type == "Path" else _cast(f.default, raw)
+        return cls(**values)
+
+
+ENV_NAMES = {
+    "config_dir": "GRIEVANCE_CONFIG_DIR",
+    "data_key": "GRIEVANCE_DATA_KEY",
+    "http_host": "GRIEVANCE_HTTP_HOST",
+    "http_port": "GRIEVANCE_HTTP_PORT",
+    "crash_after_db_commit": "GRIEVANCE_CRASH_AFTER_DB_COMMIT",
+}
+
+
+def _cast(default: object, raw: str) -> object:
+    return type(default)(raw) if isinstance(default, int | float) else raw

@@ -1,0 +1,70 @@
+"""`grievance dev`: the whole pipeline on one machine, with embedded defaults for what is not configured."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+
+from services.devtools.stack import SERVICES, Stack, _port_taken, free_port
+
+PREFERRED_PORTS = {"intake": 8080, "triage": 8081, "notifier": 8082, "inbox": 8090}
+
+
+def run(workdir: Path) -> int:
+    stack = Stack(workdir, kafka=os.environ.get("KAFKA_BOOTSTRAP_SERVERS") or None,
+                  database_url=os.environ.get("DATABASE_URL") or None,
+                  data_key=os.environ.get("GRIEVANCE_DATA_KEY") or None)
+    stack.ports = {name: (free_port() if _port_taken(p) else p) for name, p in PREFERRED_PORTS.items()}
+    stopping = False
+
+    def on_signal(signum, _frame):
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    try:
+        print(f"starting: state in {workdir}, logs in {workdir / 'logs'}", flush=True)
+        stack.start_infrastructure()
+        stack.start_all()
+        print(banner(stack), flush=True)
+        while not stopping:
+            for name, proc in list(stack.procs.items()):
+                if proc.poll() is not None:
+                    print(f"{name} exited with {proc.returncode}; see {workdir / 'logs' / name}.log", flush=True)
+                    return 1
+            time.sleep(0.5)
+        return 0
+    finally:
+        print("stopping…", flush=True)
+        stack.close()
+
+
+def banner(stack: Stack) -> str:
+    intake = stack.url("intake")
+    curl = (
+        f"curl -s -X POST {intake}/v1/grievances \\\n"
+        "  -H 'Authorization: Bearer demo-key-ngo-np' -H 'Content-Type: application/json' \\\n"
+        "  -d '{\"external_id\": \"demo-1\", \"text\": \"The agent took my passport and I have not been paid "
+        "for 3 months\", \"country_of_work\": \"MY\", \"country_of_origin\": \"NP\", \"language\": \"en\"}'"
+    )
+    lines = [
+        "",
+        "grievance-pipeline is running",
+        f"  Kafka bootstrap     {stack.kafka}",
+        f"  PostgreSQL          {stack.database_url}",
+        *(f"  {name:<19} {stack.url(name)}/readyz" for name in SERVICES),
+        f"  partner API docs    {intake}/docs",
+        f"  demo partner inbox  {stack.url('inbox')}/",
+        "",
+        "Submit a complaint:",
+        curl,
+        "",
+        "Then read its status (use the case_ref from the answer):",
+        f"  curl -s -H 'Authorization: Bearer demo-key-ngo-np' {intake}/v1/grievances/<case_ref>",
+        "",
+        "Ctrl-C stops everything.",
+    ]
+    return "\n".join(lines)

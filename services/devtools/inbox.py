@@ -1,0 +1,74 @@
+"""A demo partner inbox: receives webhooks for every partner in the directory, verifies signatures,
+and drops repeats by webhook-id, the way a partner's receiver should. Used by `grievance dev`, the tests
+and the benchmark."""
+
+from __future__ import annotations
+
+import html
+import json
+import threading
+import time
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse, JSONResponse
+
+from services.common import signing
+from services.common.directory import Directory
+
+
+class Inbox:
+    def __init__(self, directory: Directory):
+        self.directory = directory
+        self.lock = threading.Lock()
+        self.received: dict[str, dict[str, Any]] = {}  # webhook-id → first delivery
+        self.posts = 0  # every POST, repeats included
+        self.rejected = 0
+
+    def app(self) -> FastAPI:
+        app = FastAPI(title="demo partner inbox")
+
+        @app.post("/webhooks/{partner_id}")
+        async def receive(partner_id: str, request: Request) -> JSONResponse:
+            body = await request.body()
+            partner = self.directory.get(partner_id)
+            try:
+                if partner is None or partner.webhook is None:
+                    raise signing.BadSignature(f"unknown partner {partner_id}")
+                signing.verify(partner.webhook.secret, dict(request.headers), body)
+            except signing.BadSignature as exc:
+                with self.lock:
+                    self.rejected += 1
+                return JSONResponse({"error": str(exc)}, status_code=401)
+            msg_id = request.headers["webhook-id"]
+            with self.lock:
+                self.posts += 1
+                duplicate = msg_id in self.received
+                if not duplicate:
+                    self.received[msg_id] = {"webhook_id": msg_id, "partner_id": partner_id,
+                                             "received_at": time.time(), "verified": True,
+                                             "body": json.loads(body)}
+            return JSONResponse({"ok": True, "duplicate": duplicate})
+
+        @app.get("/inbox")
+        def inbox(case_ref: str | None = None) -> dict[str, Any]:
+            with self.lock:
+                items = [r for r in self.received.values() if case_ref in (None, r["body"]["case_ref"])]
+                return {"posts": self.posts, "rejected": self.rejected, "deliveries": items}
+
+        @app.get("/", response_class=HTMLResponse)
+        def page() -> str:
+            with self.lock:
+                latest = sorted(self.received.values(), key=lambda r: -r["received_at"])[:200]
+            rows = "".join(
+                "<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in (
+                    r["partner_id"], r["body"]["case_ref"], r["body"]["case"]["urgency"],
+                    ", ".join(r["body"]["case"]["categories"]), r["body"]["role"])) + "</tr>"
+                for r in latest)
+            return ("<!doctype html><meta charset=utf-8><title>Demo partner inbox</title>"
+                    "<meta http-equiv=refresh content=3><h1>Demo partner inbox</h1>"
+                    f"<p>{len(self.received)} verified deliveries</p><table border=1 cellpadding=4>"
+                    "<tr><th>partner</th><th>case</th><th>urgency</th><th>categories</th><th>role</th></tr>"
+                    f"{rows}</table>")
+
+        return app

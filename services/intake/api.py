@@ -1,0 +1,74 @@
+"""Partner HTTP API: submit a complaint, read a case's status. Partners authenticate with their API key."""
+
+import uuid
+from collections.abc import Callable
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Header, HTTPException, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+
+from schemas.models import FieldError
+from services.common import db
+from services.common.directory import Directory, Partner
+from services.common.outbox import enqueue
+from services.intake import store
+from services.intake.identity import Vault
+from services.intake.validation import InvalidSubmission, NotJson, parse_submission
+
+
+def router(directory: Directory, vault: Vault, pool: db.Pool, on_commit: Callable[[], None]) -> APIRouter:
+    api = APIRouter(prefix="/v1", tags=["grievances"])
+
+    def partner(authorization: Annotated[str | None, Header()] = None) -> Partner:
+        scheme, _, key = (authorization or "").partition(" ")
+        found = directory.by_api_key(key.strip()) if scheme.lower() == "bearer" and key.strip() else None
+        if found is None:
+            raise HTTPException(401, "a valid partner API key is required: Authorization: Bearer <key>",
+                                headers={"WWW-Authenticate": "Bearer"})
+        return found
+
+    @api.post("/grievances", status_code=202, responses={
+        200: {"description": "A resubmit: the existing case"}, 400: {"description": "Not a JSON object"},
+        422: {"description": "Field errors"}})
+    async def submit(request: Request, who: Annotated[Partner, Depends(partner)]) -> JSONResponse:
+        return await run_in_threadpool(_submit, await request.body(), who)
+
+    def _submit(body: bytes, who: Partner) -> JSONResponse:
+        try:
+            submission = parse_submission(body, partner_id=who.id)
+        except (NotJson, InvalidSubmission) as exc:
+            errors = exc.errors if isinstance(exc, InvalidSubmission) else [
+                FieldError(loc="body", msg=str(exc), type="json_invalid")]
+            ref = "http/" + str(uuid.uuid4())
+            with pool.transaction() as cur:
+                store.keep_rejected(cur, source="http", source_ref=ref, body=body, errors=errors,
+                                    partner_id=who.id, external_id=getattr(exc, "external_id", None))
+            status = 422 if isinstance(exc, InvalidSubmission) else 400
+            return JSONResponse({"error": "invalid submission", "rejection_ref": ref,
+                                 "errors": [e.model_dump() for e in errors]}, status_code=status)
+        with pool.transaction() as cur:
+            accepted = store.accept(cur, submission, source="http", vault=vault)
+            enqueue(cur, "intake", accepted.messages)
+        on_commit()
+        return JSONResponse({"case_ref": accepted.case_ref, "duplicate": accepted.duplicate,
+                             "status_url": f"/v1/grievances/{accepted.case_ref}"},
+                            status_code=200 if accepted.duplicate else 202)
+
+    @api.get("/grievances/{case_ref}")
+    def status(case_ref: str, who: Annotated[Partner, Depends(partner)]) -> JSONResponse:
+        with pool.transaction() as cur:
+            found = store.case_status(cur, case_ref, who.id)
+        if found is None:  # another partner's case looks exactly like a missing one
+            raise HTTPException(404, f"no case {case_ref} submitted by {who.id}")
+        return JSONResponse(_jsonable(found))
+
+    return api
+
+
+def _jsonable(value):
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_jsonable(v) for v in value]
+    return value.isoformat() if hasattr(value, "isoformat") else value

@@ -1,0 +1,140 @@
+"""Intake's use of its own schema: accept a submission, keep rejected input, project case status."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from psycopg2.extras import Json
+
+from schemas import envelope, topics
+from schemas.models import (
+    CaseRouted,
+    FieldError,
+    GrievanceReceived,
+    GrievanceTriaged,
+    NotificationDelivered,
+    NotificationFailed,
+    PartnerSubmission,
+)
+from services.common import db
+from services.intake.identity import Vault
+from services.intake.validation import dedupe_key
+
+SOURCE = "intake"
+_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford base32: no I, L, O, U to misread
+
+
+def new_case_ref() -> str:
+    return "GRV-" + "".join(secrets.choice(_ALPHABET) for _ in range(12))
+
+
+@dataclass(frozen=True)
+class Accepted:
+    case_ref: str
+    duplicate: bool
+    messages: list[envelope.Message]
+
+
+def accept(cur: db.Cursor, submission: PartnerSubmission, *, source: str, vault: Vault) -> Accepted:
+    """Store a valid submission once per (partner, external id); emit grievance.received the first time."""
+    partner_id = submission.partner_id
+    assert partner_id is not None
+    external_id = dedupe_key(submission)
+    subject_ref = vault.subject_ref(partner_id, external_id, submission.contact)
+    case_ref = new_case_ref()
+    cur.execute(
+        "INSERT INTO intake.cases (case_ref, partner_id, external_id, subject_ref, source)"
+        " VALUES (%s,%s,%s,%s,%s) ON CONFLICT (partner_id, external_id) DO NOTHING RETURNING case_ref",
+        (case_ref, partner_id, external_id, subject_ref, source),
+    )
+    if cur.fetchone() is None:
+        cur.execute("SELECT case_ref FROM intake.cases WHERE partner_id = %s AND external_id = %s",
+                    (partner_id, external_id))
+        return Accepted(cur.fetchone()[0], True, [])
+    if submission.contact:
+        cur.execute("INSERT INTO intake.contacts (case_ref, ciphertext, consent_share) VALUES (%s,%s,%s)",
+                    (case_ref, vault.encrypt(submission.contact), submission.consent.share_contact))
+    event = GrievanceReceived(
+        case_ref=case_ref, partner_id=partner_id, external_id=external_id, subject_ref=subject_ref,
+        text=submission.text, language=submission.language, country_of_work=submission.country_of_work,
+        country_of_origin=submission.country_of_origin, sector=submission.sector, employer=submission.employer,
+        recruiter=submission.recruiter, channel=submission.channel, urgency_hint=submission.urgency_hint,
+        minor_involved=submission.minor_involved, consent_share_contact=submission.consent.share_contact,
+        has_contact=submission.contact is not None, received_at=datetime.now(UTC),
+    )
+    message = envelope.encode(topics.RECEIVED, event, id=envelope.event_id("received", case_ref), source=SOURCE)
+    return Accepted(case_ref, False, [message])
+
+
+def keep_rejected(cur: db.Cursor, *, source: str, source_ref: str, body: bytes, errors: list[FieldError],
+                  partner_id: str | None, external_id: str | None) -> None:
+    cur.execute(
+        "INSERT INTO intake.rejected_submissions (source, source_ref, partner_id, external_id, body, errors)"
+        " VALUES (%s,%s,%s,%s,%s,%s) ON CONFLICT (source_ref) DO NOTHING",
+        (source, source_ref, partner_id, external_id, body, Json([e.model_dump() for e in errors])),
+    )
+
+
+# ------------------------------------------------------------------ status projection
+
+
+def project_triaged(cur: db.Cursor, event: GrievanceTriaged) -> None:
+    cur.execute("UPDATE intake.cases SET urgency = %s, categories = %s, triaged_at = %s WHERE case_ref = %s",
+                (event.urgency.value, Json(event.categories), event.triaged_at, event.case_ref))
+
+
+def project_routed(cur: db.Cursor, event: CaseRouted) -> None:
+    for r in event.recipients:
+        cur.execute(
+            "INSERT INTO intake.case_deliveries (case_ref, recipient, channel, status, attempts, updated_at)"
+            " VALUES (%s,%s,'webhook','pending',0,%s) ON CONFLICT DO NOTHING",
+            (event.case_ref, r.partner_id, event.routed_at),
+        )
+
+
+def project_notification(cur: db.Cursor, event: NotificationDelivered | NotificationFailed) -> None:
+    delivered = isinstance(event, NotificationDelivered)
+    status = "delivered" if delivered else ("failed" if event.final else "retrying")
+    detail = None if delivered else event.error
+    at = event.delivered_at if delivered else event.failed_at
+    # A late "retrying" must never overwrite "delivered": attempts only move forward.
+    cur.execute(
+        "INSERT INTO intake.case_deliveries (case_ref, recipient, channel, status, attempts, detail, updated_at)"
+        " VALUES (%s,%s,%s,%s,%s,%s,%s) ON CONFLICT (case_ref, recipient) DO UPDATE SET"
+        " status = EXCLUDED.status, attempts = EXCLUDED.attempts, detail = EXCLUDED.detail,"
+        " updated_at = EXCLUDED.updated_at, channel = EXCLUDED.channel"
+        " WHERE intake.case_deliveries.status <> 'delivered'",
+        (event.case_ref, event.recipient, event.channel, status, event.attempts, detail, at),
+    )
+
+
+def case_status(cur: db.Cursor, case_ref: str, partner_id: str) -> dict[str, Any] | None:
+    cur.execute(
+        "SELECT case_ref, external_id, urgency, categories, received_at, triaged_at FROM intake.cases"
+        " WHERE case_ref = %s AND partner_id = %s", (case_ref, partner_id))
+    row = cur.fetchone()
+    if row is None:
+        return None
+    cur.execute("SELECT recipient, channel, status, attempts, detail, updated_at FROM intake.case_deliveries"
+                " WHERE case_ref = %s ORDER BY recipient", (case_ref,))
+    deliveries = [dict(zip(("recipient", "channel", "status", "attempts", "detail", "updated_at"), d, strict=True))
+                  for d in cur.fetchall()]
+    return {
+        "case_ref": row[0], "external_id": row[1], "status": derive_status(row[5] is not None, deliveries),
+        "urgency": row[2], "categories": row[3], "received_at": row[4], "triaged_at": row[5],
+        "deliveries": deliveries,
+    }
+
+
+def derive_status(triaged: bool, deliveries: list[dict[str, Any]]) -> str:
+    states = {d["status"] for d in deliveries}
+    if states and states == {"delivered"}:
+        return "delivered"
+    if "failed" in states:
+        return "delivery_failed"
+    if states:
+        return "routed"
+    return "triaged" if triaged else "received"

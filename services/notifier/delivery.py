@@ -1,0 +1,123 @@
+"""The delivery worker: sends due deliveries by signed webhook, records every attempt, schedules retries.
+
+Rows are claimed with FOR UPDATE SKIP LOCKED, so several notifier instances can share the work. The
+webhook-id is the same on every attempt of a delivery: a receiver that saw a send whose acknowledgement
+we lost (a crash between its 2xx and our commit) drops the repeat.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import httpx
+
+from schemas import envelope, topics
+from schemas.models import NotificationDelivered, NotificationFailed
+from services.common import db, signing
+from services.common import logging as log
+from services.common.directory import Directory
+from services.common.outbox import enqueue
+from services.common.settings import Settings
+from services.notifier.retry import next_attempt
+
+SOURCE = "notifier"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status_code: int | None
+    error: str | None
+    duration_ms: int
+
+    @property
+    def ok(self) -> bool:
+        return self.status_code is not None and 200 <= self.status_code < 300
+
+
+class DeliveryWorker(threading.Thread):
+    def __init__(self, settings: Settings, directory: Directory, stop: threading.Event,
+                 on_commit=lambda: None, batch: int = 200):
+        super().__init__(name="notifier-delivery", daemon=True)
+        self.settings, self.directory, self.stop, self.on_commit, self.batch = (
+            settings, directory, stop, on_commit, batch)
+        self.wake = threading.Event()
+        self.logger = log.get().bind(component="delivery")
+
+    def run(self) -> None:
+        conn = None
+        limits = httpx.Limits(max_connections=self.settings.delivery_concurrency * 2)
+        with httpx.Client(timeout=self.settings.webhook_timeout_s, limits=limits) as client, \
+                ThreadPoolExecutor(self.settings.delivery_concurrency) as pool:
+            while not self.stop.is_set():
+                try:
+                    conn = conn or db.connect(self.settings.database_url)
+                    if self.deliver_due(conn, client, pool) == 0:
+                        self.wake.wait(0.25)
+                        self.wake.clear()
+                except db.TRANSIENT as exc:
+                    self.logger.warning("delivery_db_error", error=repr(exc))
+                    conn = None
+                    self.stop.wait(1.0)
+        if conn is not None:
+            conn.close()
+
+    def deliver_due(self, conn: db.Connection, client: httpx.Client, pool: ThreadPoolExecutor) -> int:
+        with db.transaction(conn) as cur:
+            cur.execute(
+                "SELECT id, case_ref, recipient, payload, attempts FROM notifier.deliveries"
+                " WHERE status = 'pending' AND next_attempt_at <= now()"
+                " ORDER BY next_attempt_at LIMIT %s FOR UPDATE SKIP LOCKED", (self.batch,))
+            rows = cur.fetchall()
+            if not rows:
+                return 0
+            outcomes = list(pool.map(lambda r: self.send(client, r[2], r[3]), rows))
+            messages = [self.record(cur, row, outcome) for row, outcome in zip(rows, outcomes, strict=True)]
+            enqueue(cur, "notifier", messages)
+        self.on_commit()
+        return len(rows)
+
+    def send(self, client: httpx.Client, recipient: str, payload: dict) -> Outcome:
+        partner = self.directory.get(recipient)
+        started = time.perf_counter()
+        if partner is None or partner.webhook is None:
+            return Outcome(None, f"partner {recipient} has no webhook configured", 0)
+        body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
+        hdrs = signing.headers(partner.webhook.secret, payload["delivery_id"], body)
+        try:
+            response = client.post(partner.webhook.url, content=body, headers=hdrs)
+            code, error = response.status_code, None if response.is_success else f"HTTP {response.status_code}"
+        except httpx.HTTPError as exc:
+            code, error = None, f"{type(exc).__name__}: {exc}"[:500]
+        return Outcome(code, error, int((time.perf_counter() - started) * 1000))
+
+    def record(self, cur: db.Cursor, row: tuple, outcome: Outcome) -> envelope.Message:
+        delivery_id, case_ref, recipient, _payload, attempts = row
+        attempt = attempts + 1
+        now = datetime.now(UTC)
+        cur.execute("INSERT INTO notifier.attempts (delivery_id, attempt, status_code, error, duration_ms)"
+                    " VALUES (%s,%s,%s,%s,%s)", (delivery_id, attempt, outcome.status_code, outcome.error,
+                                                 outcome.duration_ms))
+        if outcome.ok:
+            cur.execute("UPDATE notifier.deliveries SET status = 'delivered', attempts = %s, delivered_at = %s"
+                        " WHERE id = %s", (attempt, now, delivery_id))
+            event = NotificationDelivered(case_ref=case_ref, recipient=recipient, channel="webhook",
+                                          attempts=attempt, status_code=outcome.status_code, delivered_at=now)
+            return envelope.encode(topics.DELIVERED, event, source=SOURCE,
+                                   id=envelope.event_id("delivered", case_ref, recipient))
+        retry_at = next_attempt(attempt, now, base_s=self.settings.delivery_backoff_s,
+                                max_attempts=self.settings.delivery_max_attempts)
+        cur.execute("UPDATE notifier.deliveries SET status = %s, attempts = %s, next_attempt_at = COALESCE(%s,"
+                    " next_attempt_at) WHERE id = %s",
+                    ("pending" if retry_at else "failed", attempt, retry_at, delivery_id))
+        self.logger.warning("delivery_failed", case_ref=case_ref, recipient=recipient, attempt=attempt,
+                            error=outcome.error, final=retry_at is None)
+        event = NotificationFailed(case_ref=case_ref, recipient=recipient, channel="webhook", attempts=attempt,
+                                   error=outcome.error or "unknown", final=retry_at is None,
+                                   next_attempt_at=retry_at, failed_at=now)
+        return envelope.encode(topics.FAILED, event, source=SOURCE,
+                               id=envelope.event_id("failed", case_ref, recipient, str(attempt)))

@@ -1,0 +1,88 @@
+"""The triage service: grievance.received → classify → route → grievance.triaged + case.routed."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from psycopg2.extras import Json
+
+from schemas import envelope, topics
+from schemas.models import CaseRouted, CaseView, GrievanceReceived, GrievanceTriaged
+from services.common import db, directory
+from services.common import logging as log
+from services.common.consumer import Incoming
+from services.common.runtime import ConsumerSpec, Service
+from services.common.settings import Settings
+from services.triage.classify import Ruleset, classify
+from services.triage.routing import CaseFacts, RoutingPolicy, route
+from services.triage.sla import SlaPolicy
+
+GROUP = "triage"
+SOURCE = "triage"
+
+
+@dataclass(frozen=True)
+class TriageConfig:
+    rules: Ruleset
+    sla: SlaPolicy
+    routing: RoutingPolicy
+    directory: directory.Directory
+
+    @classmethod
+    def load(cls, settings: Settings) -> TriageConfig:
+        cfg = settings.config_dir
+        return cls(Ruleset.load(cfg / "triage" / "baseline.yaml"), SlaPolicy.load(cfg / "sla.yaml"),
+                   RoutingPolicy.load(cfg / "routing.yaml"), directory.load(cfg))
+
+
+def triage(case: GrievanceReceived, config: TriageConfig, now: datetime) -> tuple[GrievanceTriaged, CaseRouted]:
+    """The whole decision for one case, as the two events it produces. Pure."""
+    decision = classify(case.text, config.rules, language=case.language, urgency_hint=case.urgency_hint,
+                        minor_involved=case.minor_involved)
+    sla = config.sla.deadlines(decision.urgency, case.received_at)
+    triaged = GrievanceTriaged(
+        case_ref=case.case_ref, partner_id=case.partner_id, urgency=decision.urgency,
+        categories=decision.categories, indicators=decision.indicators, language=decision.language,
+        needs_review=decision.needs_review, reasons=decision.reasons, evidence=decision.evidence,
+        ruleset=decision.ruleset, summary=decision.summary, sla=sla, triaged_at=now,
+    )
+    facts = CaseFacts(decision.urgency, tuple(decision.categories), case.country_of_work, case.country_of_origin)
+    chosen = route(facts, config.directory, config.routing)
+    view = CaseView(
+        case_ref=case.case_ref, subject_ref=case.subject_ref, submitted_by=case.partner_id, text=case.text,
+        language=decision.language, urgency=decision.urgency, categories=decision.categories,
+        indicators=decision.indicators, summary=decision.summary, country_of_work=case.country_of_work,
+        country_of_origin=case.country_of_origin, sector=case.sector, employer=case.employer,
+        recruiter=case.recruiter, sla=sla,
+    )
+    routed = CaseRouted(case_ref=case.case_ref, rule=chosen.rule, recipients=chosen.recipients, case=view,
+                        routed_at=now)
+    return triaged, routed
+
+
+def make_handler(config: TriageConfig):
+    def handle(cur: db.Cursor, rec: Incoming) -> list[envelope.Message]:
+        case = envelope.decode(topics.RECEIVED, rec.value or b"")
+        log.bind(case_ref=case.case_ref)
+        triaged, routed = triage(case, config, datetime.now(UTC))
+        cur.execute(
+            "INSERT INTO triage.decisions (case_ref, input, urgency, categories, indicators, decision, routing,"
+            " ruleset) VALUES (%s,%s,%s,%s,%s,%s,%s,%s) ON CONFLICT (case_ref) DO NOTHING",
+            (case.case_ref, Json(case.model_dump(mode="json")), triaged.urgency.value, Json(triaged.categories),
+             Json(triaged.indicators), Json(triaged.model_dump(mode="json")),
+             Json(routed.model_dump(mode="json", exclude={"case"})), triaged.ruleset),
+        )
+        if cur.rowcount == 0:  # already triaged under another event id (a replay): say nothing new
+            return []
+        return [
+            envelope.encode(topics.TRIAGED, triaged, id=envelope.event_id("triaged", rec.event_id), source=SOURCE),
+            envelope.encode(topics.ROUTED, routed, id=envelope.event_id("routed", rec.event_id), source=SOURCE),
+        ]
+
+    return handle
+
+
+def build(settings: Settings) -> Service:
+    config = TriageConfig.load(settings)
+    return Service("triage", settings, consumers=[ConsumerSpec(GROUP, [topics.RECEIVED.name], make_handler(config))])
