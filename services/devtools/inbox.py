@@ -22,7 +22,7 @@ class Inbox:
         self.directory = directory
         self.lock = threading.Lock()
         self.received: dict[str, dict[str, Any]] = {}  # webhook-id → first delivery
-        self.posts = 0  # every POST, repeats included
+        self.posts = 0  # every verified POST, repeats included
         self.rejected = 0
 
     def app(self) -> FastAPI:
@@ -44,9 +44,11 @@ class Inbox:
             with self.lock:
                 self.posts += 1
                 duplicate = msg_id in self.received
-                if not duplicate:
+                if duplicate:
+                    self.received[msg_id]["times_received"] += 1
+                else:
                     self.received[msg_id] = {"webhook_id": msg_id, "partner_id": partner_id,
-                                             "received_at": time.time(), "verified": True,
+                                             "received_at": time.time(), "times_received": 1,
                                              "body": json.loads(body)}
             return JSONResponse({"ok": True, "duplicate": duplicate})
 

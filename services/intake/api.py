@@ -55,6 +55,16 @@ def router(directory: Directory, vault: Vault, pool: db.Pool, on_commit: Callabl
                              "status_url": f"/v1/grievances/{accepted.case_ref}"},
                             status_code=200 if accepted.duplicate else 202)
 
+    @api.get("/grievances")
+    def find(external_id: str, who: Annotated[Partner, Depends(partner)]) -> JSONResponse:
+        """Look a case up by the partner's own id: how a partner that submitted on Kafka finds its case."""
+        with pool.transaction() as cur:
+            case_ref = store.case_ref_for(cur, who.id, external_id)
+            found = store.case_status(cur, case_ref, who.id) if case_ref else None
+        if found is None:
+            raise HTTPException(404, f"no case with external_id {external_id!r} submitted by {who.id}")
+        return JSONResponse(_jsonable(found))
+
     @api.get("/grievances/{case_ref}")
     def status(case_ref: str, who: Annotated[Partner, Depends(partner)]) -> JSONResponse:
         with pool.transaction() as cur:

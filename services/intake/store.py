@@ -51,9 +51,7 @@ def accept(cur: db.Cursor, submission: PartnerSubmission, *, source: str, vault:
         (case_ref, partner_id, external_id, subject_ref, source),
     )
     if cur.fetchone() is None:
-        cur.execute("SELECT case_ref FROM intake.cases WHERE partner_id = %s AND external_id = %s",
-                    (partner_id, external_id))
-        return Accepted(cur.fetchone()[0], True, [])
+        return Accepted(case_ref_for(cur, partner_id, external_id) or "", True, [])
     if submission.contact:
         cur.execute("INSERT INTO intake.contacts (case_ref, ciphertext, consent_share) VALUES (%s,%s,%s)",
                     (case_ref, vault.encrypt(submission.contact), submission.consent.share_contact))
@@ -109,6 +107,13 @@ def project_notification(cur: db.Cursor, event: NotificationDelivered | Notifica
         " WHERE intake.case_deliveries.status <> 'delivered'",
         (event.case_ref, event.recipient, event.channel, status, event.attempts, detail, at),
     )
+
+
+def case_ref_for(cur: db.Cursor, partner_id: str, external_id: str) -> str | None:
+    cur.execute("SELECT case_ref FROM intake.cases WHERE partner_id = %s AND external_id = %s",
+                (partner_id, external_id))
+    row = cur.fetchone()
+    return row[0] if row else None
 
 
 def case_status(cur: db.Cursor, case_ref: str, partner_id: str) -> dict[str, Any] | None:
