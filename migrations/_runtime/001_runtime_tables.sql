@@ -29,7 +29,5 @@ BEGIN
       headers        jsonb NOT NULL,
       error_class    text NOT NULL,
       error_message  text NOT NULL,
-      created_at     timestamptz NOT NULL DEFAULT now(),
-      replayed_at    timestamptz,
-      UNIQUE (consumer_group, topic, kafka_partition, kafka_offset))$f$, svc);
+      created_at     timestamptz NOT NULL DEFAULT now())$f$, svc);
 END $$;

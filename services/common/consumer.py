@@ -13,6 +13,7 @@ rolled back, the consumer seeks back, and the loop retries after a pause.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import threading
 from collections.abc import Callable
@@ -42,12 +43,41 @@ class Incoming:
 
     @property
     def event_id(self) -> str:
-        """The CloudEvents id, or the record's coordinates when a partner sent no envelope."""
-        return header(self.headers, "ce_id") or f"{self.topic}/{self.partition}/{self.offset}"
+        """The CloudEvents id; without one (a partner sent plain JSON), a digest of the record's bytes.
+
+        Not the record's offset: offsets start again when a topic is recreated, contents do not, and
+        byte-identical records are the same submission anyway."""
+        ce_id = header(self.headers, "ce_id")
+        if ce_id:
+            return ce_id
+        digest = hashlib.sha256(self.topic.encode() + b"\0" + (self.key or b"") + b"\0" + (self.value or b""))
+        return "sha256:" + digest.hexdigest()
 
 
-# handler(cursor, record) -> messages to publish. It raises for bad input; it never commits.
-Handler = Callable[[db.Cursor, Incoming], list[Message]]
+# handler(cursor, fresh records of a batch) -> messages to publish. It raises for bad input and never
+# commits; when it raises, the loop calls it again one record at a time to find the bad one.
+Handler = Callable[[db.Cursor, list[Incoming]], list[Message]]
+RecordHandler = Callable[[db.Cursor, Incoming], list[Message]]
+
+
+def per_record(handle: RecordHandler) -> Handler:
+    """A batch handler from a one-record handler, with the record's event id in every log line."""
+
+    def handle_batch(cur: db.Cursor, records: list[Incoming]) -> list[Message]:
+        out: list[Message] = []
+        for rec in records:
+            log.bind(event_id=rec.event_id)
+            try:
+                out.extend(handle(cur, rec))
+            finally:
+                log.unbind("event_id", "case_ref")
+        return out
+
+    return handle_batch
+
+
+class _RecordFailed(Exception):
+    """A handler failed on a record of a batch processed without savepoints."""
 
 
 def dead_letter(group: str, record: Incoming, exc: BaseException) -> Message:
@@ -109,16 +139,12 @@ class ConsumerLoop(threading.Thread):
             Incoming(r.topic, r.partition, r.offset, r.key, r.value, [(k, v) for k, v in r.headers or ()])
             for recs in batch.values() for r in recs
         ]
-        with db.transaction(conn) as cur:
-            fresh = self._claim(cur, records)
-            out: list[Message] = []
-            for rec in records:
-                if rec.event_id not in fresh:
-                    self.duplicates += 1
-                    continue
-                fresh.discard(rec.event_id)  # a second copy in the same batch is a duplicate too
-                out.extend(self._handle_one(cur, rec))
-            enqueue(cur, self.schema, out)
+        try:
+            self._transact(conn, records, careful=False)
+        except _RecordFailed:
+            # Some record is bad: redo the batch with a savepoint per record, so only that one is
+            # dead-lettered. Batches of good records never pay for the savepoints.
+            self._transact(conn, records, careful=True)
         if self.settings.crash_after_db_commit == self.group:
             self.logger.warning("fault_injected_crash_after_db_commit")
             os._exit(70)
@@ -128,6 +154,21 @@ class ConsumerLoop(threading.Thread):
         })
         self.processed += len(records)
         self.on_commit()
+
+    def _transact(self, conn: db.Connection, records: list[Incoming], *, careful: bool) -> None:
+        with db.transaction(conn) as cur:
+            fresh_ids = self._claim(cur, records)
+            fresh = []
+            for rec in records:
+                if rec.event_id in fresh_ids:
+                    fresh_ids.discard(rec.event_id)  # a second copy in the same batch is a duplicate too
+                    fresh.append(rec)
+            self.duplicates += len(records) - len(fresh)
+            if careful:
+                out = [m for rec in fresh for m in self._handle_one(cur, rec)]
+            else:
+                out = self._handle_all(cur, fresh)
+            enqueue(cur, self.schema, out)
 
     def _claim(self, cur: db.Cursor, records: list[Incoming]) -> set[str]:
         """Record every event id of the batch as processed; returns the ids seen for the first time."""
@@ -139,28 +180,34 @@ class ConsumerLoop(threading.Thread):
         )
         return {row[0] for row in cur.fetchall()}
 
+    def _handle_all(self, cur: db.Cursor, records: list[Incoming]) -> list[Message]:
+        if not records:
+            return []
+        try:
+            return self.handler(cur, records)
+        except (KafkaError, *db.TRANSIENT):
+            raise
+        except Exception as exc:
+            raise _RecordFailed from exc
+
     def _handle_one(self, cur: db.Cursor, rec: Incoming) -> list[Message]:
-        log.bind(event_id=rec.event_id)
         cur.execute("SAVEPOINT record")
         try:
-            messages = self.handler(cur, rec)
+            messages = self.handler(cur, [rec])
         except (KafkaError, *db.TRANSIENT):
             raise
         except Exception as exc:  # the record's fault: keep it, dead-letter it, move on
             cur.execute("ROLLBACK TO SAVEPOINT record")
             self.dead_lettered += 1
-            self.logger.warning("dead_lettered", topic=rec.topic, partition=rec.partition,
+            self.logger.warning("dead_lettered", topic=rec.topic, partition=rec.partition, event_id=rec.event_id,
                                 offset=rec.offset, error_class=type(exc).__name__, error=str(exc)[:500])
             cur.execute(
                 f"INSERT INTO {self.schema}.dead_letters (consumer_group, topic, kafka_partition,"
                 " kafka_offset, key, value, headers, error_class, error_message)"
-                " VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s) ON CONFLICT DO NOTHING",
+                " VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s)",
                 (self.group, rec.topic, rec.partition, rec.offset, rec.key, rec.value,
                  Json(headers_to_json(rec.headers)), type(exc).__name__, str(exc)[:2000]),
             )
             return [dead_letter(self.group, rec, exc)]
-        finally:
-            log.unbind("event_id", "case_ref")
         cur.execute("RELEASE SAVEPOINT record")
         return messages
-

@@ -13,7 +13,7 @@ unbind = structlog.contextvars.unbind_contextvars
 
 def configure(service: str, level: str = "info") -> None:
     logging.basicConfig(stream=sys.stderr, level=level.upper(), format="%(message)s")
-    for noisy in ("kafka", "uvicorn.access"):
+    for noisy in ("kafka", "uvicorn.access", "httpx", "httpcore"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     structlog.configure(
         processors=[

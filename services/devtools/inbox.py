@@ -58,6 +58,13 @@ class Inbox:
                 items = [r for r in self.received.values() if case_ref in (None, r["body"]["case_ref"])]
                 return {"posts": self.posts, "rejected": self.rejected, "deliveries": items}
 
+        @app.get("/inbox/stats")
+        def stats() -> dict[str, Any]:
+            with self.lock:
+                cases = {r["body"]["case_ref"] for r in self.received.values()}
+                return {"posts": self.posts, "unique": len(self.received), "cases": len(cases),
+                        "rejected": self.rejected}
+
         @app.get("/", response_class=HTMLResponse)
         def page() -> str:
             with self.lock:

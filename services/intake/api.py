@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 
 from schemas.models import FieldError
 from services.common import db
+from services.common import logging as log
 from services.common.directory import Directory, Partner
 from services.common.outbox import enqueue
 from services.intake import store
@@ -51,6 +52,7 @@ def router(directory: Directory, vault: Vault, pool: db.Pool, on_commit: Callabl
             accepted = store.accept(cur, submission, source="http", vault=vault)
             enqueue(cur, "intake", accepted.messages)
         on_commit()
+        log.get().info("case_received", case_ref=accepted.case_ref, duplicate=accepted.duplicate, source="http")
         return JSONResponse({"case_ref": accepted.case_ref, "duplicate": accepted.duplicate,
                              "status_url": f"/v1/grievances/{accepted.case_ref}"},
                             status_code=200 if accepted.duplicate else 202)

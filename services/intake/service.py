@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
 from datetime import UTC, datetime
 
 from schemas import envelope, topics
 from schemas.models import FieldError, GrievanceRejected
 from services.common import db, directory
 from services.common import logging as log
-from services.common.consumer import Incoming
+from services.common.consumer import Incoming, per_record
 from services.common.runtime import ConsumerSpec, Service
 from services.common.settings import Settings
 from services.intake import api, store
@@ -38,23 +39,27 @@ def submissions_handler(partners: directory.Directory, vault: Vault):
             return [envelope.encode(topics.REJECTED, rejected, id=envelope.event_id("rejected", rec.event_id),
                                     source=store.SOURCE)]
         accepted = store.accept(cur, submission, source="kafka", vault=vault)
-        log.bind(case_ref=accepted.case_ref)
+        log.get().info("case_received", case_ref=accepted.case_ref, duplicate=accepted.duplicate, source="kafka")
         return accepted.messages
 
     return handle
 
 
-_PROJECTIONS = {
-    topics.TRIAGED.name: store.project_triaged,
-    topics.ROUTED.name: store.project_routed,
-    topics.DELIVERED.name: store.project_notification,
-    topics.FAILED.name: store.project_notification,
-}
+_STATUS_TOPICS = (topics.TRIAGED, topics.ROUTED, topics.DELIVERED, topics.FAILED)
 
 
-def status_handler(cur: db.Cursor, rec: Incoming) -> list[envelope.Message]:
-    event = envelope.decode(topics.BY_NAME[rec.topic], rec.value or b"")
-    _PROJECTIONS[rec.topic](cur, event)
+def status_handler(cur: db.Cursor, records: list[Incoming]) -> list[envelope.Message]:
+    """Keeps each case's status (triage outcome, per-recipient delivery) for the partner API."""
+    events: dict[str, list] = defaultdict(list)
+    for rec in records:
+        events[rec.topic].append(envelope.decode(topics.BY_NAME[rec.topic], rec.value or b""))
+    if events[topics.TRIAGED.name]:
+        store.project_triaged(cur, events[topics.TRIAGED.name])
+    if events[topics.ROUTED.name]:
+        store.project_routed(cur, events[topics.ROUTED.name])
+    notifications = events[topics.DELIVERED.name] + events[topics.FAILED.name]
+    if notifications:
+        store.project_notifications(cur, notifications)
     return []
 
 
@@ -62,8 +67,8 @@ def build(settings: Settings) -> Service:
     partners = directory.load(settings.config_dir)
     vault = Vault(settings.data_key)
     service = Service("intake", settings, consumers=[
-        ConsumerSpec(SUBMISSIONS_GROUP, [topics.SUBMISSIONS.name], submissions_handler(partners, vault)),
-        ConsumerSpec(STATUS_GROUP, list(_PROJECTIONS), status_handler),
+        ConsumerSpec(SUBMISSIONS_GROUP, [topics.SUBMISSIONS.name], per_record(submissions_handler(partners, vault))),
+        ConsumerSpec(STATUS_GROUP, [t.name for t in _STATUS_TOPICS], status_handler),
     ])
     pool = db.Pool(settings.database_url)
     service.routers.append(api.router(partners, vault, pool, service.relay.wake.set))

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import psycopg2.extras
 from psycopg2.extras import Json
 
 from schemas import envelope, topics
@@ -79,34 +80,44 @@ def keep_rejected(cur: db.Cursor, *, source: str, source_ref: str, body: bytes, 
 # ------------------------------------------------------------------ status projection
 
 
-def project_triaged(cur: db.Cursor, event: GrievanceTriaged) -> None:
-    cur.execute("UPDATE intake.cases SET urgency = %s, categories = %s, triaged_at = %s WHERE case_ref = %s",
-                (event.urgency.value, Json(event.categories), event.triaged_at, event.case_ref))
+def project_triaged(cur: db.Cursor, events: list[GrievanceTriaged]) -> None:
+    psycopg2.extras.execute_values(
+        cur, "UPDATE intake.cases c SET urgency = v.urgency, categories = v.categories::jsonb,"
+        " triaged_at = v.triaged_at::timestamptz FROM (VALUES %s) AS v(case_ref, urgency, categories, triaged_at)"
+        " WHERE c.case_ref = v.case_ref",
+        [(e.case_ref, e.urgency.value, Json(e.categories), e.triaged_at) for e in events])
 
 
-def project_routed(cur: db.Cursor, event: CaseRouted) -> None:
-    for r in event.recipients:
-        cur.execute(
-            "INSERT INTO intake.case_deliveries (case_ref, recipient, channel, status, attempts, updated_at)"
-            " VALUES (%s,%s,'webhook','pending',0,%s) ON CONFLICT DO NOTHING",
-            (event.case_ref, r.partner_id, event.routed_at),
-        )
+def project_routed(cur: db.Cursor, events: list[CaseRouted]) -> None:
+    psycopg2.extras.execute_values(
+        cur, "INSERT INTO intake.case_deliveries (case_ref, recipient, channel, status, attempts, updated_at)"
+        " VALUES %s ON CONFLICT DO NOTHING",
+        [(e.case_ref, r.partner_id, "webhook", "pending", 0, e.routed_at) for e in events for r in e.recipients])
 
 
-def project_notification(cur: db.Cursor, event: NotificationDelivered | NotificationFailed) -> None:
-    delivered = isinstance(event, NotificationDelivered)
-    status = "delivered" if delivered else ("failed" if event.final else "retrying")
-    detail = None if delivered else event.error
-    at = event.delivered_at if delivered else event.failed_at
-    # A late "retrying" must never overwrite "delivered": attempts only move forward.
-    cur.execute(
-        "INSERT INTO intake.case_deliveries (case_ref, recipient, channel, status, attempts, detail, updated_at)"
-        " VALUES (%s,%s,%s,%s,%s,%s,%s) ON CONFLICT (case_ref, recipient) DO UPDATE SET"
-        " status = EXCLUDED.status, attempts = EXCLUDED.attempts, detail = EXCLUDED.detail,"
-        " updated_at = EXCLUDED.updated_at, channel = EXCLUDED.channel"
-        " WHERE intake.case_deliveries.status <> 'delivered'",
-        (event.case_ref, event.recipient, event.channel, status, event.attempts, detail, at),
-    )
+def project_notifications(cur: db.Cursor, events: list[NotificationDelivered | NotificationFailed]) -> None:
+    latest: dict[tuple[str, str], NotificationDelivered | NotificationFailed] = {}
+    for e in events:  # one row per delivery and statement: delivered wins, then the latest attempt
+        key = (e.case_ref, e.recipient)
+        if key not in latest or _progress(e) > _progress(latest[key]):
+            latest[key] = e
+    rows = []
+    for e in latest.values():
+        if isinstance(e, NotificationDelivered):
+            rows.append((e.case_ref, e.recipient, e.channel, "delivered", e.attempts, None, e.delivered_at))
+        else:
+            rows.append((e.case_ref, e.recipient, e.channel, "failed" if e.final else "retrying", e.attempts,
+                         e.error, e.failed_at))
+    # A late "retrying" must never overwrite "delivered".
+    psycopg2.extras.execute_values(
+        cur, "INSERT INTO intake.case_deliveries (case_ref, recipient, channel, status, attempts, detail, updated_at)"
+        " VALUES %s ON CONFLICT (case_ref, recipient) DO UPDATE SET status = EXCLUDED.status,"
+        " attempts = EXCLUDED.attempts, detail = EXCLUDED.detail, updated_at = EXCLUDED.updated_at,"
+        " channel = EXCLUDED.channel WHERE intake.case_deliveries.status <> 'delivered'", rows)
+
+
+def _progress(e: NotificationDelivered | NotificationFailed) -> tuple[bool, int]:
+    return isinstance(e, NotificationDelivered), e.attempts
 
 
 def case_ref_for(cur: db.Cursor, partner_id: str, external_id: str) -> str | None:

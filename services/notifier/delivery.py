@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import httpx
+import psycopg2.extras
 
 from schemas import envelope, topics
 from schemas.models import NotificationDelivered, NotificationFailed
@@ -39,6 +40,16 @@ class Outcome:
         return self.status_code is not None and 200 <= self.status_code < 300
 
 
+@dataclass(frozen=True)
+class Result:
+    delivery_id: int
+    attempt: int
+    status: str
+    retry_at: datetime | None
+    delivered_at: datetime | None
+    message: envelope.Message
+
+
 class DeliveryWorker(threading.Thread):
     def __init__(self, settings: Settings, directory: Directory, stop: threading.Event,
                  on_commit=lambda: None, batch: int = 200):
@@ -46,17 +57,16 @@ class DeliveryWorker(threading.Thread):
         self.settings, self.directory, self.stop, self.on_commit, self.batch = (
             settings, directory, stop, on_commit, batch)
         self.wake = threading.Event()
+        self._local = threading.local()
         self.logger = log.get().bind(component="delivery")
 
     def run(self) -> None:
         conn = None
-        limits = httpx.Limits(max_connections=self.settings.delivery_concurrency * 2)
-        with httpx.Client(timeout=self.settings.webhook_timeout_s, limits=limits) as client, \
-                ThreadPoolExecutor(self.settings.delivery_concurrency) as pool:
+        with ThreadPoolExecutor(self.settings.delivery_concurrency) as pool:
             while not self.stop.is_set():
                 try:
                     conn = conn or db.connect(self.settings.database_url)
-                    if self.deliver_due(conn, client, pool) == 0:
+                    if self.deliver_due(conn, pool) == 0:
                         self.wake.wait(0.25)
                         self.wake.clear()
                 except db.TRANSIENT as exc:
@@ -66,7 +76,7 @@ class DeliveryWorker(threading.Thread):
         if conn is not None:
             conn.close()
 
-    def deliver_due(self, conn: db.Connection, client: httpx.Client, pool: ThreadPoolExecutor) -> int:
+    def deliver_due(self, conn: db.Connection, pool: ThreadPoolExecutor) -> int:
         with db.transaction(conn) as cur:
             cur.execute(
                 "SELECT id, case_ref, recipient, payload, attempts FROM notifier.deliveries"
@@ -75,13 +85,31 @@ class DeliveryWorker(threading.Thread):
             rows = cur.fetchall()
             if not rows:
                 return 0
-            outcomes = list(pool.map(lambda r: self.send(client, r[2], r[3]), rows))
-            messages = [self.record(cur, row, outcome) for row, outcome in zip(rows, outcomes, strict=True)]
-            enqueue(cur, "notifier", messages)
+            outcomes = list(pool.map(lambda r: self.send(r[2], r[3]), rows))
+            now = datetime.now(UTC)
+            results = [self.result(row, outcome, now) for row, outcome in zip(rows, outcomes, strict=True)]
+            psycopg2.extras.execute_values(
+                cur, "INSERT INTO notifier.attempts (delivery_id, attempt, status_code, error, duration_ms) VALUES %s",
+                [(r.delivery_id, r.attempt, o.status_code, o.error, o.duration_ms)
+                 for r, o in zip(results, outcomes, strict=True)])
+            psycopg2.extras.execute_values(
+                cur, "UPDATE notifier.deliveries d SET status = v.status, attempts = v.attempt,"
+                " next_attempt_at = COALESCE(v.retry_at, d.next_attempt_at), delivered_at = v.delivered_at"
+                " FROM (VALUES %s) AS v(id, status, attempt, retry_at, delivered_at) WHERE d.id = v.id",
+                [(r.delivery_id, r.status, r.attempt, r.retry_at, r.delivered_at) for r in results],
+                template="(%s, %s, %s, %s::timestamptz, %s::timestamptz)")
+            enqueue(cur, "notifier", [r.message for r in results])
         self.on_commit()
         return len(rows)
 
-    def send(self, client: httpx.Client, recipient: str, payload: dict) -> Outcome:
+    def client(self) -> httpx.Client:
+        """One keep-alive client per sending thread: a shared pool's lock costs more than it saves."""
+        client = getattr(self._local, "client", None)
+        if client is None:
+            client = self._local.client = httpx.Client(timeout=self.settings.webhook_timeout_s)
+        return client
+
+    def send(self, recipient: str, payload: dict) -> Outcome:
         partner = self.directory.get(recipient)
         started = time.perf_counter()
         if partner is None or partner.webhook is None:
@@ -89,35 +117,30 @@ class DeliveryWorker(threading.Thread):
         body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
         hdrs = signing.headers(partner.webhook.secret, payload["delivery_id"], body)
         try:
-            response = client.post(partner.webhook.url, content=body, headers=hdrs)
+            response = self.client().post(partner.webhook.url, content=body, headers=hdrs)
             code, error = response.status_code, None if response.is_success else f"HTTP {response.status_code}"
         except httpx.HTTPError as exc:
             code, error = None, f"{type(exc).__name__}: {exc}"[:500]
         return Outcome(code, error, int((time.perf_counter() - started) * 1000))
 
-    def record(self, cur: db.Cursor, row: tuple, outcome: Outcome) -> envelope.Message:
+    def result(self, row: tuple, outcome: Outcome, now: datetime) -> Result:
+        """The new state of a delivery after one attempt, and the event that says so."""
         delivery_id, case_ref, recipient, _payload, attempts = row
         attempt = attempts + 1
-        now = datetime.now(UTC)
-        cur.execute("INSERT INTO notifier.attempts (delivery_id, attempt, status_code, error, duration_ms)"
-                    " VALUES (%s,%s,%s,%s,%s)", (delivery_id, attempt, outcome.status_code, outcome.error,
-                                                 outcome.duration_ms))
         if outcome.ok:
-            cur.execute("UPDATE notifier.deliveries SET status = 'delivered', attempts = %s, delivered_at = %s"
-                        " WHERE id = %s", (attempt, now, delivery_id))
             event = NotificationDelivered(case_ref=case_ref, recipient=recipient, channel="webhook",
                                           attempts=attempt, status_code=outcome.status_code, delivered_at=now)
-            return envelope.encode(topics.DELIVERED, event, source=SOURCE,
-                                   id=envelope.event_id("delivered", case_ref, recipient))
+            message = envelope.encode(topics.DELIVERED, event, source=SOURCE,
+                                      id=envelope.event_id("delivered", case_ref, recipient))
+            self.logger.info("delivered", case_ref=case_ref, recipient=recipient, attempt=attempt)
+            return Result(delivery_id, attempt, "delivered", None, now, message)
         retry_at = next_attempt(attempt, now, base_s=self.settings.delivery_backoff_s,
                                 max_attempts=self.settings.delivery_max_attempts)
-        cur.execute("UPDATE notifier.deliveries SET status = %s, attempts = %s, next_attempt_at = COALESCE(%s,"
-                    " next_attempt_at) WHERE id = %s",
-                    ("pending" if retry_at else "failed", attempt, retry_at, delivery_id))
         self.logger.warning("delivery_failed", case_ref=case_ref, recipient=recipient, attempt=attempt,
                             error=outcome.error, final=retry_at is None)
         event = NotificationFailed(case_ref=case_ref, recipient=recipient, channel="webhook", attempts=attempt,
                                    error=outcome.error or "unknown", final=retry_at is None,
                                    next_attempt_at=retry_at, failed_at=now)
-        return envelope.encode(topics.FAILED, event, source=SOURCE,
-                               id=envelope.event_id("failed", case_ref, recipient, str(attempt)))
+        message = envelope.encode(topics.FAILED, event, source=SOURCE,
+                                  id=envelope.event_id("failed", case_ref, recipient, str(attempt)))
+        return Result(delivery_id, attempt, "pending" if retry_at else "failed", retry_at, None, message)

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import psycopg2.extras
 from psycopg2.extras import Json
 
 from schemas import envelope, topics
 from services.common import db, directory
-from services.common import logging as log
 from services.common.consumer import Incoming
 from services.common.runtime import ConsumerSpec, Service
 from services.common.settings import Settings
@@ -16,17 +16,19 @@ from services.notifier.payload import webhook_body
 GROUP = "notifier"
 
 
-def routed_handler(cur: db.Cursor, rec: Incoming) -> list[envelope.Message]:
-    event = envelope.decode(topics.ROUTED, rec.value or b"")
-    log.bind(case_ref=event.case_ref)
-    for recipient in event.recipients:
-        delivery_id = "dlv_" + envelope.event_id("delivery", event.case_ref, recipient.partner_id)
-        # The unique (case_ref, recipient) key is the "never notify twice" guarantee across replays.
-        cur.execute(
-            "INSERT INTO notifier.deliveries (case_ref, recipient, channel, payload) VALUES (%s,%s,'webhook',%s)"
-            " ON CONFLICT (case_ref, recipient) DO NOTHING",
-            (event.case_ref, recipient.partner_id, Json(webhook_body(event, recipient, delivery_id))),
-        )
+def routed_handler(cur: db.Cursor, records: list[Incoming]) -> list[envelope.Message]:
+    """One pending delivery per (case, recipient); the delivery worker sends them."""
+    rows = []
+    for rec in records:
+        event = envelope.decode(topics.ROUTED, rec.value or b"")
+        for recipient in event.recipients:
+            delivery_id = "dlv_" + envelope.event_id("delivery", event.case_ref, recipient.partner_id)
+            rows.append((event.case_ref, recipient.partner_id, "webhook",
+                         Json(webhook_body(event, recipient, delivery_id))))
+    # The unique (case_ref, recipient) key is the "never notify twice" guarantee across replays.
+    psycopg2.extras.execute_values(
+        cur, "INSERT INTO notifier.deliveries (case_ref, recipient, channel, payload) VALUES %s"
+        " ON CONFLICT (case_ref, recipient) DO NOTHING", rows)
     return []
 
 

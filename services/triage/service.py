@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+import psycopg2.extras
 from psycopg2.extras import Json
 
 from schemas import envelope, topics
@@ -62,23 +63,32 @@ def triage(case: GrievanceReceived, config: TriageConfig, now: datetime) -> tupl
 
 
 def make_handler(config: TriageConfig):
-    def handle(cur: db.Cursor, rec: Incoming) -> list[envelope.Message]:
-        case = envelope.decode(topics.RECEIVED, rec.value or b"")
-        log.bind(case_ref=case.case_ref)
-        triaged, routed = triage(case, config, datetime.now(UTC))
-        cur.execute(
-            "INSERT INTO triage.decisions (case_ref, input, urgency, categories, indicators, decision, routing,"
-            " ruleset) VALUES (%s,%s,%s,%s,%s,%s,%s,%s) ON CONFLICT (case_ref) DO NOTHING",
-            (case.case_ref, Json(case.model_dump(mode="json")), triaged.urgency.value, Json(triaged.categories),
-             Json(triaged.indicators), Json(triaged.model_dump(mode="json")),
-             Json(routed.model_dump(mode="json", exclude={"case"})), triaged.ruleset),
-        )
-        if cur.rowcount == 0:  # already triaged under another event id (a replay): say nothing new
-            return []
-        return [
-            envelope.encode(topics.TRIAGED, triaged, id=envelope.event_id("triaged", rec.event_id), source=SOURCE),
-            envelope.encode(topics.ROUTED, routed, id=envelope.event_id("routed", rec.event_id), source=SOURCE),
-        ]
+    logger = log.get().bind(component="triage")
+
+    def handle(cur: db.Cursor, records: list[Incoming]) -> list[envelope.Message]:
+        now = datetime.now(UTC)
+        decided = {}
+        for rec in records:
+            case = envelope.decode(topics.RECEIVED, rec.value or b"")
+            decided.setdefault(case.case_ref, (rec.event_id, case, *triage(case, config, now)))
+        inserted = psycopg2.extras.execute_values(
+            cur, "INSERT INTO triage.decisions (case_ref, input, urgency, categories, indicators, decision,"
+            " routing, ruleset) VALUES %s ON CONFLICT (case_ref) DO NOTHING RETURNING case_ref",
+            [(ref, Json(case.model_dump(mode="json")), t.urgency.value, Json(t.categories), Json(t.indicators),
+              Json(t.model_dump(mode="json")), Json(r.model_dump(mode="json", exclude={"case"})), t.ruleset)
+             for ref, (_, case, t, r) in decided.items()],
+            fetch=True)
+        out = []
+        # A case triaged before under another event id (a replay) is not announced again.
+        for (ref,) in inserted:
+            event_id, _, triaged, routed = decided[ref]
+            logger.info("case_triaged", case_ref=ref, event_id=event_id, urgency=triaged.urgency.value,
+                        rule=routed.rule, recipients=[r.partner_id for r in routed.recipients])
+            out.append(envelope.encode(topics.TRIAGED, triaged, id=envelope.event_id("triaged", event_id),
+                                       source=SOURCE))
+            out.append(envelope.encode(topics.ROUTED, routed, id=envelope.event_id("routed", event_id),
+                                       source=SOURCE))
+        return out
 
     return handle
 
