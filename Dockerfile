@@ -1,0 +1,14 @@
+# One image for every service; the command picks the service (see docker-compose.yml).
+FROM python:3.11-slim
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 \
+    GRIEVANCE_HTTP_HOST=0.0.0.0 GRIEVANCE_CONFIG_DIR=/app/config
+WORKDIR /app
+COPY pyproject.toml README.md ./
+COPY schemas schemas
+COPY services services
+RUN pip install -e .
+COPY migrations migrations
+COPY config config
+RUN useradd --system --uid 10001 grievance
+USER grievance
+CMD ["grievance", "--help"]
