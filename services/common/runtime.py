@@ -7,8 +7,10 @@ lets each loop finish and commit its batch, drains the outbox, and closes.
 
 from __future__ import annotations
 
+import contextlib
+import signal
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
@@ -92,8 +94,20 @@ class Service:
         return app
 
     def run(self) -> None:
-        uvicorn.run(self.app(), host=self.settings.http_host, port=self.settings.http_port,
-                    log_level="warning", timeout_graceful_shutdown=10)
+        config = uvicorn.Config(self.app(), host=self.settings.http_host, port=self.settings.http_port,
+                                log_level="warning", timeout_graceful_shutdown=10)
+        _GracefulServer(config).run()
+
+
+class _GracefulServer(uvicorn.Server):
+    """uvicorn, except that after a graceful shutdown on SIGTERM/SIGINT the process exits with status 0
+    instead of re-raising the signal, so supervisors can tell a clean stop from a kill."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, self.handle_exit)
+        yield
 
 
 def _database_ok(url: str) -> bool:

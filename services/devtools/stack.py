@@ -54,6 +54,7 @@ class Stack:
     data_key: str | None = None
     session_timeout_ms: int = 3000
     log_dir: Path | None = None
+    extra_env: dict[str, str] = field(default_factory=dict)  # for every service process
     ports: dict[str, int] = field(default_factory=dict)
     procs: dict[str, subprocess.Popen] = field(default_factory=dict)
     _pg: object | None = None
@@ -91,6 +92,7 @@ class Stack:
             "GRIEVANCE_DATA_KEY": self.data_key or "", "KAFKA_SESSION_TIMEOUT_MS": str(self.session_timeout_ms),
             "DEMO_INBOX_URL": f"http://127.0.0.1:{self.port('inbox')}",
         })
+        env.update(self.extra_env)
         env.update(extra)
         return env
 

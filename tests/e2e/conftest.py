@@ -21,7 +21,8 @@ AUTH = {"Authorization": f"Bearer {KEY}"}
 
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory, database_url):
-    s = Stack(tmp_path_factory.mktemp("stack"), database_url=database_url, session_timeout_ms=3000)
+    s = Stack(tmp_path_factory.mktemp("stack"), database_url=database_url, session_timeout_ms=3000,
+              extra_env={"DELIVERY_BACKOFF_S": "0.5"})
     s.start_infrastructure()
     s.start_all()
     yield s
