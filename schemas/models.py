@@ -164,6 +164,7 @@ class GrievanceTriaged(_Strict):
     urgency: Urgency
     categories: list[str]
     indicators: list[str]
+    iris_principles: list[str]
     language: str
     needs_review: bool
     reasons: list[str]

@@ -87,6 +87,25 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return run(args)
 
 
+def cmd_classify(args: argparse.Namespace) -> int:
+    from services.triage.commands import run_classify
+
+    return run_classify(Settings.from_env().config_dir)
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from services.triage.commands import run_eval, run_speed
+
+    config_dir = Settings.from_env().config_dir
+    if args.speed:
+        import json
+
+        print(json.dumps(run_speed(config_dir, Path(args.data), args.repeat)))
+        return 0
+    return run_eval(config_dir, Path(args.data), min_critical_recall=args.min_critical_recall,
+                    min_accuracy=args.min_accuracy, as_json=args.json, show_mistakes=args.mistakes)
+
+
 def cmd_schemas(args: argparse.Namespace) -> int:
     from schemas.generate import check, write
 
@@ -141,6 +160,18 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--http-requests", type=int, default=500)
     s.add_argument("--workdir", default="")
     s.set_defaults(func=cmd_bench)
+
+    sub.add_parser("classify", help="triage JSON Lines from stdin to stdout (id, text, optional language…)"
+                   ).set_defaults(func=cmd_classify)
+    s = sub.add_parser("eval", help="score triage on the labelled evaluation set")
+    s.add_argument("--data", default=str(REPO_ROOT / "tests" / "data" / "triage"))
+    s.add_argument("--min-critical-recall", type=float, default=0.95)
+    s.add_argument("--min-accuracy", type=float, default=0.85)
+    s.add_argument("--json", action="store_true")
+    s.add_argument("--mistakes", action="store_true", help="list every misjudged example")
+    s.add_argument("--speed", action="store_true", help="measure texts/s on one core instead")
+    s.add_argument("--repeat", type=int, default=20)
+    s.set_defaults(func=cmd_eval)
 
     s = sub.add_parser("schemas", help="regenerate the JSON Schemas and AsyncAPI document")
     s.add_argument("--check", action="store_true", help="exit 1 if the checked-in files are out of date")

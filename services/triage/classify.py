@@ -1,17 +1,33 @@
-"""Classification: complaint text → urgency, categories, ILO indicators, with the evidence for each.
+"""Classification: complaint text → urgency, categories, ILO indicators, each with its evidence.
 
-Pure code: rules come in as data (config/triage/*.yaml), nothing here touches Kafka or SQL.
+Pure code. The policy (config/triage/policy.yaml) and the lexicons (config/triage/lexicons/) are data.
+How a decision is reached:
+1. the language is detected (script, else a language-identification model), only to report it and to
+   know whether any lexicon covers it: every lexicon is matched at once, so code-mixing is read too;
+2. every concept term is found in the folded text (case and Latin diacritics ignored);
+3. a term preceded in its clause by a negation ("never hit me"), a hypothetical ("can my employer keep
+   my passport?") or reported speech ("I read that…") does not count; a hypothetical turns into a
+   request for information;
+4. urgency is the highest of the concepts that count, raised by combinations and partner hints, never
+   lowered by them; nothing recognised means `medium` and human review, an uncovered language `high`.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+import unicodedata
+from bisect import bisect_left
+from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
 
 from schemas.models import Evidence, Urgency
+from services.triage.language import LanguageDetector
+from services.triage.lexicon import Hit, Lexicon
+from services.triage.text import fold
+
+_CLAUSE_END = re.compile(r"[.!?;\n।॥။၊។៕؟،]")
 
 
 @dataclass(frozen=True)
@@ -20,32 +36,63 @@ class Concept:
     category: str
     indicators: tuple[str, ...]
     urgency: Urgency
-    pattern: re.Pattern[str]
+    says: str
+
+
+@dataclass(frozen=True)
+class Combination:
+    name: str
+    all: frozenset[str]
+    any: frozenset[str]
+    min_matched: int
+    urgency: Urgency
+    says: str
+
+    def fires(self, concepts: set[str]) -> bool:
+        if not self.all <= concepts or (self.any and not self.any & concepts):
+            return False
+        return len(concepts & (self.all | self.any)) >= self.min_matched
 
 
 @dataclass(frozen=True)
 class Ruleset:
     version: str
-    concepts: tuple[Concept, ...]
+    concepts: dict[str, Concept]
+    combinations: tuple[Combination, ...]
+    iris: dict[str, str]
+    cue_window: int
+    no_evidence: Urgency
+    uncovered: Urgency
+    minor_at_least: Urgency
+    minor_with_harm: Urgency
+    lexicon: Lexicon
 
     @classmethod
-    def load(cls, path: Path) -> Ruleset:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-        concepts = tuple(
-            Concept(
-                name=name,
-                category=spec["category"],
-                indicators=tuple(spec.get("indicators", ())),
-                urgency=Urgency(spec["urgency"]),
-                pattern=re.compile(
-                    r"(?<!\w)(?:" + "|".join(re.escape(t) for t in sorted(spec["terms"], key=len, reverse=True))
-                    + r")(?!\w)",
-                    re.IGNORECASE,
-                ),
-            )
-            for name, spec in data["concepts"].items()
+    def load(cls, directory: Path) -> Ruleset:
+        policy = yaml.safe_load((directory / "policy.yaml").read_text(encoding="utf-8"))
+        concepts = {
+            name: Concept(name, spec["category"], tuple(spec.get("indicators", ())), Urgency(spec["urgency"]),
+                          spec["says"])
+            for name, spec in policy["concepts"].items()
+        }
+        combinations = tuple(
+            Combination(c["name"], frozenset(c.get("all", ())), frozenset(c.get("any", ())),
+                        int(c.get("min_matched", 0)), Urgency(c["urgency"]), c["says"])
+            for c in policy.get("combinations", ())
         )
-        return cls(version=data["ruleset"], concepts=concepts)
+        for combo in combinations:
+            unknown = (combo.all | combo.any) - set(concepts)
+            if unknown:
+                raise ValueError(f"combination {combo.name} names unknown concepts {sorted(unknown)}")
+        return cls(
+            version=policy["ruleset"], concepts=concepts, combinations=combinations, iris=policy.get("iris", {}),
+            cue_window=int(policy["scope"]["cue_window_chars"]),
+            no_evidence=Urgency(policy["no_evidence"]["urgency"]),
+            uncovered=Urgency(policy["uncovered_language"]["urgency"]),
+            minor_at_least=Urgency(policy["minor_involved"]["at_least"]),
+            minor_with_harm=Urgency(policy["minor_involved"]["with_harm"]),
+            lexicon=Lexicon.load(directory / "lexicons", set(concepts)),
+        )
 
 
 @dataclass(frozen=True)
@@ -53,43 +100,129 @@ class Decision:
     urgency: Urgency
     categories: list[str]
     indicators: list[str]
+    iris_principles: list[str]
     language: str
     needs_review: bool
     reasons: list[str]
     evidence: list[Evidence]
     ruleset: str
-    summary: str = field(default="")
+    summary: str
 
 
-def classify(text: str, rules: Ruleset, *, language: str | None = None, urgency_hint: Urgency | None = None,
-             minor_involved: bool = False) -> Decision:
-    urgency = Urgency.low
-    categories: dict[str, None] = {}
-    indicators: dict[str, None] = {}
-    evidence: list[Evidence] = []
-    reasons: list[str] = []
-    for concept in rules.concepts:
-        hits = list(concept.pattern.finditer(text))
-        if not hits:
-            continue
-        evidence.extend(Evidence(term=m.group(0), start=m.start(), end=m.end(), concept=concept.name) for m in hits)
-        categories[concept.category] = None
-        indicators.update(dict.fromkeys(concept.indicators))
-        reasons.append(f"{concept.name}: '{hits[0].group(0)}' → {concept.urgency.value}")
-        if concept.urgency.rank > urgency.rank:
-            urgency = concept.urgency
-    if urgency_hint is not None and urgency_hint.rank > urgency.rank:
-        reasons.append(f"partner urgency hint raises {urgency.value} → {urgency_hint.value}")
-        urgency = urgency_hint
-    if minor_involved and urgency.rank < Urgency.critical.rank:
-        reasons.append(f"a minor is involved: {urgency.value} → critical")
-        urgency = Urgency.critical
-    if not categories:
-        categories["other"] = None
-    evidence.sort(key=lambda e: e.start)
-    summary = f"{urgency.value}: {', '.join(categories)}" + (f" ({', '.join(indicators)})" if indicators else "")
-    return Decision(
-        urgency=urgency, categories=list(categories), indicators=list(indicators), language=language or "und",
-        needs_review=not evidence, reasons=reasons or ["no rule matched"], evidence=evidence,
-        ruleset=rules.version, summary=summary,
-    )
+class Classifier:
+    def __init__(self, rules: Ruleset, detector: LanguageDetector | None = None):
+        self.rules = rules
+        self.detector = detector or LanguageDetector()
+
+    def classify(self, text: str, *, language: str | None = None, urgency_hint: Urgency | None = None,
+                 minor_involved: bool = False) -> Decision:
+        rules = self.rules
+        text = unicodedata.normalize("NFC", text)
+        folded = fold(text)
+        hits = rules.lexicon.find(folded)
+        detected = self.detector.detect(text, hint=language)
+        lang = _refine_language(detected.language, detected.method, hits)
+        covered = lang in rules.lexicon.languages
+        reasons = [f"language {lang} ({'partner' if detected.method == 'partner' else detected.method})"
+                   + ("" if covered else ": no lexicon covers it")]
+
+        concept_hits = [h for h in hits if not h.term.is_cue]
+        counted, set_aside = self._scope(folded, concept_hits, [h for h in hits if h.term.is_cue], reasons)
+        counted = _outermost(counted)
+        active = {h.term.kind for h in counted}
+        hypothetical = any(kind == "hypothetical" for _, kind in set_aside)
+        if hypothetical and "information_request" in rules.concepts:
+            active.add("information_request")
+
+        urgency, needs_review = Urgency.low, False
+        for name in active:
+            urgency = max(urgency, rules.concepts[name].urgency, key=lambda u: u.rank)
+        for h in counted:
+            c = rules.concepts[h.term.kind]
+            reasons.append(f"'{text[h.start:h.end]}' at {h.start}–{h.end}: {c.says} → {c.urgency.value}")
+        if hypothetical:
+            reasons.append("asked as a question or hypothesis: a request for information → low")
+        indicators = {i: None for name in active for i in rules.concepts[name].indicators}
+        for combo in rules.combinations:
+            if combo.fires(active) and combo.urgency.rank > urgency.rank:
+                urgency = combo.urgency
+                reasons.append(f"combination {combo.name}: {combo.says} → {urgency.value}")
+        if not active:
+            needs_review = True
+            urgency = rules.no_evidence
+            reasons.append(f"nothing recognised: human review, {urgency.value} until then")
+        if not covered:
+            needs_review = True
+            if urgency.rank < rules.uncovered.rank:
+                urgency = rules.uncovered
+                reasons.append(f"language not covered by the rules: human review, at least {urgency.value}")
+        if any(rules.concepts[h.term.kind].urgency == Urgency.critical for h, _ in set_aside):
+            needs_review = True
+            reasons.append("a critical signal was set aside as negated, hypothetical or reported: review")
+        if urgency_hint is not None and urgency_hint.rank > urgency.rank:
+            reasons.append(f"partner's urgency hint raises {urgency.value} → {urgency_hint.value}")
+            urgency = urgency_hint
+        if minor_involved:
+            harm = any(rules.concepts[n].urgency.rank >= Urgency.high.rank for n in active)
+            floor = rules.minor_with_harm if harm else rules.minor_at_least
+            if floor.rank > urgency.rank:
+                reasons.append(f"a minor is involved{' and harmed' if harm else ''}: {urgency.value} → {floor.value}")
+                urgency = floor
+
+        ordered = sorted(active, key=lambda n: (-rules.concepts[n].urgency.rank, n))
+        categories = list(dict.fromkeys(rules.concepts[n].category for n in ordered)) or ["other"]
+        iris = list(dict.fromkeys(rules.iris[c] for c in categories if c in rules.iris))
+        evidence = [Evidence(term=text[h.start:h.end], start=h.start, end=h.end, concept=h.term.kind)
+                    for h in sorted(counted, key=lambda h: h.start)]
+        says = ", ".join(rules.concepts[n].says for n in ordered[:4]) or "nothing recognised"
+        summary = f"{urgency.value}: {says}" + (f" (ILO: {', '.join(indicators)})" if indicators else "")
+        return Decision(urgency, categories, list(indicators), iris, lang, needs_review, reasons, evidence,
+                        rules.version, summary)
+
+    def _scope(self, folded: str, concepts: list[Hit], cues: list[Hit],
+               reasons: list[str]) -> tuple[list[Hit], list[tuple[Hit, str]]]:
+        """Split concept hits into those that count and those a preceding cue sets aside."""
+        boundaries = sorted([m.start() for m in _CLAUSE_END.finditer(folded)]
+                            + [c.start for c in cues if c.term.kind == "boundary"])
+        # A cue inside a concept term is part of its meaning ("not paid"), not a cue.
+        scoping = [c for c in cues if c.term.kind != "boundary"
+                   and not any(h.start <= c.start and c.end <= h.end for h in concepts)]
+        counted, set_aside = [], []
+        for h in concepts:
+            cue = next((c for c in scoping if c.end <= h.start and h.start - c.end <= self.rules.cue_window
+                        and not _crosses(boundaries, c.end, h.start)), None)
+            if cue is None:
+                counted.append(h)
+            else:
+                set_aside.append((h, cue.term.kind))
+                reasons.append(f"'{folded[h.start:h.end]}' not counted: {cue.term.kind} "
+                               f"('{folded[cue.start:cue.end]}' before it)")
+        return counted, set_aside
+
+
+def _crosses(boundaries: list[int], start: int, end: int) -> bool:
+    i = bisect_left(boundaries, start)
+    return i < len(boundaries) and boundaries[i] < end
+
+
+def _outermost(hits: list[Hit]) -> list[Hit]:
+    """Drop a hit that lies inside a longer hit of the same concept ("passport" in "took my passport")."""
+    return [h for h in hits if not any(o is not h and o.term.kind == h.term.kind and o.start <= h.start
+                                       and h.end <= o.end and (o.end - o.start) > (h.end - h.start)
+                                       for o in hits)]
+
+
+def _refine_language(language: str, method: str, hits: list[Hit]) -> str:
+    """Romanised Nepali, Hindi or Bengali reads as Latin-script text to a model; if the model's language
+    recognised none of the words and another lexicon recognised at least two, take that one."""
+    if method != "model":
+        return language
+    counts: dict[str, int] = {}
+    for h in hits:
+        if not h.term.is_cue:
+            counts[h.term.language] = counts.get(h.term.language, 0) + 1
+    if counts.get(language, 0) == 0 and counts:
+        best, n = max(counts.items(), key=lambda kv: kv[1])
+        if n >= 2:
+            return best
+    return language

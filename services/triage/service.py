@@ -15,7 +15,7 @@ from services.common import logging as log
 from services.common.consumer import Incoming
 from services.common.runtime import ConsumerSpec, Service
 from services.common.settings import Settings
-from services.triage.classify import Ruleset, classify
+from services.triage.classify import Classifier, Ruleset
 from services.triage.routing import CaseFacts, RoutingPolicy, route
 from services.triage.sla import SlaPolicy
 
@@ -25,7 +25,7 @@ SOURCE = "triage"
 
 @dataclass(frozen=True)
 class TriageConfig:
-    rules: Ruleset
+    classifier: Classifier
     sla: SlaPolicy
     routing: RoutingPolicy
     directory: directory.Directory
@@ -33,20 +33,21 @@ class TriageConfig:
     @classmethod
     def load(cls, settings: Settings) -> TriageConfig:
         cfg = settings.config_dir
-        return cls(Ruleset.load(cfg / "triage" / "baseline.yaml"), SlaPolicy.load(cfg / "sla.yaml"),
+        return cls(Classifier(Ruleset.load(cfg / "triage")), SlaPolicy.load(cfg / "sla.yaml"),
                    RoutingPolicy.load(cfg / "routing.yaml"), directory.load(cfg))
 
 
 def triage(case: GrievanceReceived, config: TriageConfig, now: datetime) -> tuple[GrievanceTriaged, CaseRouted]:
     """The whole decision for one case, as the two events it produces. Pure."""
-    decision = classify(case.text, config.rules, language=case.language, urgency_hint=case.urgency_hint,
-                        minor_involved=case.minor_involved)
+    decision = config.classifier.classify(case.text, language=case.language, urgency_hint=case.urgency_hint,
+                                          minor_involved=case.minor_involved)
     sla = config.sla.deadlines(decision.urgency, case.received_at)
     triaged = GrievanceTriaged(
         case_ref=case.case_ref, partner_id=case.partner_id, urgency=decision.urgency,
         categories=decision.categories, indicators=decision.indicators, language=decision.language,
         needs_review=decision.needs_review, reasons=decision.reasons, evidence=decision.evidence,
-        ruleset=decision.ruleset, summary=decision.summary, sla=sla, triaged_at=now,
+        iris_principles=decision.iris_principles, ruleset=decision.ruleset, summary=decision.summary, sla=sla,
+        triaged_at=now,
     )
     facts = CaseFacts(decision.urgency, tuple(decision.categories), case.country_of_work, case.country_of_origin)
     chosen = route(facts, config.directory, config.routing)

@@ -1,0 +1,68 @@
+"""Which language a complaint is written in.
+
+The script decides where it can (Thai, Khmer, Burmese, Bengali, Arabic, …: known from Unicode ranges at
+no cost). Latin and Devanagari text goes to py3langid, whose model ships in its wheel, restricted to the
+languages that share the script. A romanised complaint (Nepali, Hindi, Bengali in Latin letters) is
+given the language whose lexicon recognised most of its words when the model's choice recognised none.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import cached_property
+
+# Scripts whose language is (for this pipeline's corridors) fixed by the script itself.
+SCRIPT_LANGUAGE = {
+    "thai": "th", "khmer": "km", "myanmar": "my", "bengali": "bn", "arabic": "ar", "sinhala": "si",
+    "tamil": "ta", "ethiopic": "am", "hangul": "ko", "han": "zh", "kana": "ja", "cyrillic": "ru",
+    "georgian": "ka", "lao": "lo", "gurmukhi": "pa", "telugu": "te", "malayalam": "ml", "gujarati": "gu",
+}
+SCRIPTS = {
+    "latin": r"A-Za-z\u00c0-\u024f\u1e00-\u1eff", "thai": r"\u0e00-\u0e7f", "khmer": r"\u1780-\u17ff",
+    "myanmar": r"\u1000-\u109f", "bengali": r"\u0980-\u09ff", "arabic": r"\u0600-\u06ff\u0750-\u077f",
+    "devanagari": r"\u0900-\u097f", "sinhala": r"\u0d80-\u0dff", "tamil": r"\u0b80-\u0bff",
+    "ethiopic": r"\u1200-\u137f", "hangul": r"\uac00-\ud7af\u1100-\u11ff", "han": r"\u4e00-\u9fff",
+    "kana": r"\u3040-\u30ff", "cyrillic": r"\u0400-\u04ff", "georgian": r"\u10a0-\u10ff", "lao": r"\u0e80-\u0eff",
+    "gurmukhi": r"\u0a00-\u0a7f", "telugu": r"\u0c00-\u0c7f", "malayalam": r"\u0d00-\u0d7f",
+    "gujarati": r"\u0a80-\u0aff",
+}
+_SCRIPT_RES = {name: re.compile(f"[{ranges}]") for name, ranges in SCRIPTS.items()}
+MODEL_LANGUAGES = {"latin": ["en", "fr", "es", "vi", "id", "ms", "tl"], "devanagari": ["ne", "hi"]}
+
+
+@dataclass(frozen=True)
+class Detected:
+    language: str
+    script: str
+    method: str  # "partner", "script", "model", "lexicon" or "none"
+
+
+def dominant_script(text: str) -> str | None:
+    sample = text[:400]
+    counts = {name: len(rx.findall(sample)) for name, rx in _SCRIPT_RES.items()}
+    name, count = max(counts.items(), key=lambda kv: kv[1])
+    return name if count else None
+
+
+class LanguageDetector:
+    @cached_property
+    def _models(self):
+        from py3langid.langid import MODEL_FILE, LanguageIdentifier
+
+        models = {}
+        for script, langs in MODEL_LANGUAGES.items():
+            model = LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=False)
+            model.set_languages(langs)
+            models[script] = model
+        return models
+
+    def detect(self, text: str, hint: str | None = None) -> Detected:
+        script = dominant_script(text) or "none"
+        if hint:
+            return Detected(hint.split("-")[0].lower(), script, "partner")
+        if script in SCRIPT_LANGUAGE:
+            return Detected(SCRIPT_LANGUAGE[script], script, "script")
+        if script in self._models:
+            return Detected(self._models[script].classify(text)[0], script, "model")
+        return Detected("und", script, "none")
