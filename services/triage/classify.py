@@ -142,7 +142,9 @@ class Classifier:
             reasons.append(f"'{text[h.start:h.end]}' at {h.start}–{h.end}: {c.says} → {c.urgency.value}")
         if hypothetical:
             reasons.append("asked as a question or hypothesis: a request for information → low")
-        indicators = {i: None for name in active for i in rules.concepts[name].indicators}
+        # Sorted, not set order: the same text must give the same decision in every process.
+        ordered = sorted(active, key=lambda n: (-rules.concepts[n].urgency.rank, n))
+        indicators = {i: None for name in ordered for i in rules.concepts[name].indicators}
         for combo in rules.combinations:
             if combo.fires(active) and combo.urgency.rank > urgency.rank:
                 urgency = combo.urgency
@@ -169,7 +171,6 @@ class Classifier:
                 reasons.append(f"a minor is involved{' and harmed' if harm else ''}: {urgency.value} → {floor.value}")
                 urgency = floor
 
-        ordered = sorted(active, key=lambda n: (-rules.concepts[n].urgency.rank, n))
         categories = list(dict.fromkeys(rules.concepts[n].category for n in ordered)) or ["other"]
         iris = list(dict.fromkeys(rules.iris[c] for c in categories if c in rules.iris))
         evidence = [Evidence(term=text[h.start:h.end], start=h.start, end=h.end, concept=h.term.kind)
