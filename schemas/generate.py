@@ -25,6 +25,9 @@ CONSUMERS = {
     "case.routed": ["notifier", "intake"],
     "notification.delivered": ["intake"],
     "notification.failed": ["intake"],
+    "directory.changed": ["operators"],
+    "consent.changed": ["operators"],
+    "operator.alerts": ["operators"],
 }
 
 

@@ -177,6 +177,7 @@ class GrievanceTriaged(_Strict):
 
 class Recipient(_Strict):
     partner_id: PartnerId
+    kind: str
     role: Literal["primary", "copy"]
     disclosure: Disclosure
     reason: str
@@ -202,12 +203,49 @@ class CaseView(_Strict):
     sla: Sla
 
 
+class Excluded(_Strict):
+    partner_id: PartnerId
+    reason: str
+
+
 class CaseRouted(_Strict):
     case_ref: CaseRef
     rule: str
     recipients: list[Recipient] = Field(min_length=1)
+    excluded: list[Excluded] = Field(default_factory=list,
+                                     description="Organisations kept out, e.g. acting for the named employer")
     case: CaseView
     routed_at: datetime
+
+
+class DirectoryChanged(_Strict):
+    """A partner directory change; the record is redacted (no secrets)."""
+
+    partner_id: PartnerId
+    action: Literal["created", "updated", "deleted"]
+    actor: str
+    version: int
+    changed_fields: list[str]
+    record: dict | None
+    changed_at: datetime
+
+
+class ConsentChanged(_Strict):
+    """The worker gave or withdrew consent; it governs every later disclosure, retries included."""
+
+    case_ref: CaseRef
+    partner_id: PartnerId
+    share_contact: bool
+    actor: str
+    changed_at: datetime
+
+
+class OperatorAlert(_Strict):
+    case_ref: CaseRef
+    kind: Literal["critical_case", "no_available_responder", "delivery_failed"]
+    urgency: Urgency
+    message: str
+    raised_at: datetime
 
 
 class NotificationDelivered(_Strict):

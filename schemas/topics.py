@@ -55,7 +55,21 @@ FAILED = Topic(
     "notifier", "A delivery attempt failed; `final` says whether retries are exhausted.",
 )
 
-ALL: tuple[Topic, ...] = (SUBMISSIONS, RECEIVED, REJECTED, TRIAGED, ROUTED, DELIVERED, FAILED)
+DIRECTORY = Topic(
+    "directory.changed", "org.grievance.directory.changed.v1", m.DirectoryChanged, "partner_id",
+    "triage", "A partner directory change and who made it (secrets redacted).",
+)
+CONSENT = Topic(
+    "consent.changed", "org.grievance.consent.changed.v1", m.ConsentChanged, "case_ref",
+    "intake", "The worker gave or withdrew consent to share contact details.",
+)
+ALERTS = Topic(
+    "operator.alerts", "org.grievance.operator.alert.v1", m.OperatorAlert, "case_ref",
+    "triage", "Something an operator must see now: a critical case, no responder available.",
+)
+
+ALL: tuple[Topic, ...] = (SUBMISSIONS, RECEIVED, REJECTED, TRIAGED, ROUTED, DELIVERED, FAILED, DIRECTORY, CONSENT,
+                          ALERTS)
 BY_NAME = {t.name: t for t in ALL}
 BY_EVENT_TYPE = {t.event_type: t for t in ALL}
 

@@ -56,6 +56,27 @@ def cmd_topics(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_directory_load(args: argparse.Namespace) -> int:
+    import getpass
+
+    from services.common import db, directory
+    from services.common.outbox import enqueue
+    from services.triage import directory_store
+
+    settings = Settings.from_env()
+    source = Path(args.file) if args.file else settings.config_dir / "partners.yaml"
+    loaded = directory.Directory.model_validate(directory.load_yaml(source))
+    conn = db.connect(settings.database_url)
+    try:
+        with db.transaction(conn) as cur:
+            messages = directory_store.sync(cur, loaded, f"loader:{getpass.getuser()}", prune=args.prune)
+            enqueue(cur, "triage", messages)
+    finally:
+        conn.close()
+    print(f"directory: {len(loaded.partners)} partner(s) in {source.name}, {len(messages)} change(s)")
+    return 0
+
+
 def cmd_keygen(args: argparse.Namespace) -> int:
     from services.intake.identity import Vault
 
@@ -132,6 +153,12 @@ def parser() -> argparse.ArgumentParser:
     s = sub.add_parser("topics", help="create the topics and dead-letter topics")
     s.add_argument("--partitions", type=int, default=3)
     s.set_defaults(func=cmd_topics)
+    s = sub.add_parser("directory", help="manage the partner directory")
+    dsub = s.add_subparsers(dest="action", required=True)
+    s = dsub.add_parser("load", help="load a directory file into PostgreSQL (each change audited and announced)")
+    s.add_argument("--file", help="default: config/partners.yaml")
+    s.add_argument("--prune", action="store_true", help="delete partners that are not in the file")
+    s.set_defaults(func=cmd_directory_load)
     sub.add_parser("keygen", help="print a new key for GRIEVANCE_DATA_KEY").set_defaults(func=cmd_keygen)
 
     s = sub.add_parser("dev", help="run the whole stack locally on embedded defaults")

@@ -27,6 +27,9 @@ class Settings:
     delivery_backoff_s: float = 2.0
     delivery_concurrency: int = 16
     log_level: str = "info"
+    # Shared secret for service-to-service calls (the notifier asking intake for contact details).
+    internal_token: str = ""
+    intake_url: str = "http://127.0.0.1:8080"
     # Fault injection for the crash-recovery tests: the named consumer group exits right after its
     # database commit and before its offset commit.
     crash_after_db_commit: str = ""
@@ -47,6 +50,7 @@ ENV_NAMES = {
     "http_host": "GRIEVANCE_HTTP_HOST",
     "http_port": "GRIEVANCE_HTTP_PORT",
     "crash_after_db_commit": "GRIEVANCE_CRASH_AFTER_DB_COMMIT",
+    "internal_token": "GRIEVANCE_INTERNAL_TOKEN",
 }
 
 

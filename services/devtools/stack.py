@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -55,6 +56,7 @@ class Stack:
     session_timeout_ms: int = 3000
     log_dir: Path | None = None
     extra_env: dict[str, str] = field(default_factory=dict)  # for every service process
+    internal_token: str = ""
     ports: dict[str, int] = field(default_factory=dict)
     procs: dict[str, subprocess.Popen] = field(default_factory=dict)
     _pg: object | None = None
@@ -82,15 +84,19 @@ class Stack:
                 key_file.write_text(Vault.generate_key())
                 key_file.chmod(0o600)
             self.data_key = key_file.read_text().strip()
+        self.internal_token = self.internal_token or secrets.token_urlsafe(24)
         db.migrate(self.database_url)
         ensure_topics(self.settings(), list(CONSUMER_GROUPS))
+        subprocess.run([sys.executable, "-m", "services.cli", "directory", "load"], env=self.env(), check=True,
+                       cwd=REPO_ROOT, stdout=subprocess.DEVNULL)
 
     def env(self, **extra: str) -> dict[str, str]:
         env = dict(os.environ)
         env.update({
             "KAFKA_BOOTSTRAP_SERVERS": self.kafka or "", "DATABASE_URL": self.database_url or "",
             "GRIEVANCE_DATA_KEY": self.data_key or "", "KAFKA_SESSION_TIMEOUT_MS": str(self.session_timeout_ms),
-            "DEMO_INBOX_URL": f"http://127.0.0.1:{self.port('inbox')}",
+            "DEMO_INBOX_URL": f"http://127.0.0.1:{self.port('inbox')}", "INTAKE_URL": self.url("intake"),
+            "GRIEVANCE_INTERNAL_TOKEN": self.internal_token,
         })
         env.update(self.extra_env)
         env.update(extra)

@@ -1,5 +1,6 @@
 """Partner HTTP API: submit a complaint, read a case's status. Partners authenticate with their API key."""
 
+import hmac
 import uuid
 from collections.abc import Callable
 from typing import Annotated
@@ -7,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Header, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 
 from schemas.models import FieldError
 from services.common import db
@@ -18,12 +20,13 @@ from services.intake.identity import Vault
 from services.intake.validation import InvalidSubmission, NotJson, parse_submission
 
 
-def router(directory: Directory, vault: Vault, pool: db.Pool, on_commit: Callable[[], None]) -> APIRouter:
+def router(directory: Callable[[], Directory], vault: Vault, pool: db.Pool, on_commit: Callable[[], None],
+           internal_token: str) -> APIRouter:
     api = APIRouter(prefix="/v1", tags=["grievances"])
 
     def partner(authorization: Annotated[str | None, Header()] = None) -> Partner:
         scheme, _, key = (authorization or "").partition(" ")
-        found = directory.by_api_key(key.strip()) if scheme.lower() == "bearer" and key.strip() else None
+        found = directory().by_api_key(key.strip()) if scheme.lower() == "bearer" and key.strip() else None
         if found is None:
             raise HTTPException(401, "a valid partner API key is required: Authorization: Bearer <key>",
                                 headers={"WWW-Authenticate": "Bearer"})
@@ -75,7 +78,35 @@ def router(directory: Directory, vault: Vault, pool: db.Pool, on_commit: Callabl
             raise HTTPException(404, f"no case {case_ref} submitted by {who.id}")
         return JSONResponse(_jsonable(found))
 
+    @api.post("/grievances/{case_ref}/consent")
+    def consent(case_ref: str, body: ConsentBody, who: Annotated[Partner, Depends(partner)]) -> JSONResponse:
+        """The worker gave or withdrew consent to share contact details: it governs every later
+        disclosure, including retries and replays of earlier deliveries."""
+        try:
+            with pool.transaction() as cur:
+                message = store.set_consent(cur, case_ref, who.id, body.share_contact, f"partner:{who.id}")
+                enqueue(cur, "intake", [message])
+        except LookupError as exc:
+            raise HTTPException(404, str(exc)) from exc
+        on_commit()
+        return JSONResponse({"case_ref": case_ref, "share_contact": body.share_contact})
+
+    @api.get("/internal/contacts/{case_ref}", include_in_schema=False)
+    def contact(case_ref: str, recipient: str, authorization: Annotated[str | None, Header()] = None):
+        """For the notifier only: a worker's contact details for one recipient, if the shield allows."""
+        if not internal_token or not hmac.compare_digest(authorization or "", f"Bearer {internal_token}"):
+            raise HTTPException(401, "internal token required")
+        with pool.transaction() as cur:
+            found, reason = store.release_contact(cur, case_ref, directory().get(recipient), vault)
+        if found is None:
+            raise HTTPException(403, reason)
+        return {"contact": found.model_dump(exclude_none=True), "reason": reason}
+
     return api
+
+
+class ConsentBody(BaseModel):
+    share_contact: bool
 
 
 def _jsonable(value):

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 from schemas import envelope, topics
 from schemas.models import FieldError, GrievanceRejected
-from services.common import db, directory
+from services.common import db
 from services.common import logging as log
 from services.common.consumer import Incoming, per_record
+from services.common.directory import Directory, DirectoryCache
 from services.common.runtime import ConsumerSpec, Service
 from services.common.settings import Settings
 from services.intake import api, store
@@ -20,13 +22,13 @@ SUBMISSIONS_GROUP = "intake-submissions"
 STATUS_GROUP = "intake-status"
 
 
-def submissions_handler(partners: directory.Directory, vault: Vault):
+def submissions_handler(partners: Callable[[], Directory], vault: Vault):
     """Kafka submissions: valid → case; invalid fields → grievance.rejected; not JSON → raises (DLQ)."""
 
     def handle(cur: db.Cursor, rec: Incoming) -> list[envelope.Message]:
         try:
             submission = parse_submission(rec.value or b"")
-            if partners.get(submission.partner_id or "") is None:
+            if partners().get(submission.partner_id or "") is None:
                 raise InvalidSubmission(
                     [FieldError(loc="partner_id", msg="unknown partner", type="value_error")],
                     submission.partner_id, submission.external_id)
@@ -64,12 +66,12 @@ def status_handler(cur: db.Cursor, records: list[Incoming]) -> list[envelope.Mes
 
 
 def build(settings: Settings) -> Service:
-    partners = directory.load(settings.config_dir)
+    partners = DirectoryCache(settings.database_url).get
     vault = Vault(settings.data_key)
     service = Service("intake", settings, consumers=[
         ConsumerSpec(SUBMISSIONS_GROUP, [topics.SUBMISSIONS.name], per_record(submissions_handler(partners, vault))),
         ConsumerSpec(STATUS_GROUP, [t.name for t in _STATUS_TOPICS], status_handler),
     ])
     pool = db.Pool(settings.database_url)
-    service.routers.append(api.router(partners, vault, pool, service.relay.wake.set))
+    service.routers.append(api.router(partners, vault, pool, service.relay.wake.set, settings.internal_token))
     return service

@@ -13,6 +13,9 @@ from psycopg2.extras import Json
 from schemas import envelope, topics
 from schemas.models import (
     CaseRouted,
+    ConsentChanged,
+    Contact,
+    Disclosure,
     FieldError,
     GrievanceReceived,
     GrievanceTriaged,
@@ -21,6 +24,8 @@ from schemas.models import (
     PartnerSubmission,
 )
 from services.common import db
+from services.common.directory import Partner
+from services.common.shield import conflict, disclosure_for
 from services.intake.identity import Vault
 from services.intake.validation import dedupe_key
 
@@ -47,9 +52,9 @@ def accept(cur: db.Cursor, submission: PartnerSubmission, *, source: str, vault:
     subject_ref = vault.subject_ref(partner_id, external_id, submission.contact)
     case_ref = new_case_ref()
     cur.execute(
-        "INSERT INTO intake.cases (case_ref, partner_id, external_id, subject_ref, source)"
-        " VALUES (%s,%s,%s,%s,%s) ON CONFLICT (partner_id, external_id) DO NOTHING RETURNING case_ref",
-        (case_ref, partner_id, external_id, subject_ref, source),
+        "INSERT INTO intake.cases (case_ref, partner_id, external_id, subject_ref, source, employer, recruiter)"
+        " VALUES (%s,%s,%s,%s,%s,%s,%s) ON CONFLICT (partner_id, external_id) DO NOTHING RETURNING case_ref",
+        (case_ref, partner_id, external_id, subject_ref, source, submission.employer, submission.recruiter),
     )
     if cur.fetchone() is None:
         return Accepted(case_ref_for(cur, partner_id, external_id) or "", True, [])
@@ -154,3 +159,45 @@ def derive_status(triaged: bool, deliveries: list[dict[str, Any]]) -> str:
     if states:
         return "routed"
     return "triaged" if triaged else "received"
+
+
+# ------------------------------------------------------------------ consent and disclosure
+
+
+def set_consent(cur: db.Cursor, case_ref: str, partner_id: str, share_contact: bool, actor: str) -> envelope.Message:
+    """Record the worker's consent as relayed by the submitting partner; raises LookupError if the case has
+    no contact details held for that partner."""
+    cur.execute("UPDATE intake.contacts k SET consent_share = %s, consent_changed_at = now() FROM intake.cases c"
+                " WHERE k.case_ref = c.case_ref AND c.case_ref = %s AND c.partner_id = %s RETURNING k.case_ref",
+                (share_contact, case_ref, partner_id))
+    if cur.fetchone() is None:
+        raise LookupError(f"no contact details held for case {case_ref} of {partner_id}")
+    now = datetime.now(UTC)
+    event = ConsentChanged(case_ref=case_ref, partner_id=partner_id, share_contact=share_contact, actor=actor,
+                           changed_at=now)
+    return envelope.encode(topics.CONSENT, event, source=SOURCE,
+                           id=envelope.event_id("consent", case_ref, now.isoformat()))
+
+
+def release_contact(cur: db.Cursor, case_ref: str, recipient: Partner | None,
+                    vault: Vault) -> tuple[Contact | None, str]:
+    """The worker's contact details for a recipient, if the shield's rules and the worker's current
+    consent allow it; every request is recorded with its outcome."""
+    cur.execute("SELECT k.ciphertext, k.consent_share, c.employer, c.recruiter FROM intake.contacts k"
+                " JOIN intake.cases c USING (case_ref) WHERE case_ref = %s", (case_ref,))
+    row = cur.fetchone()
+    employer, recruiter = (row[2], row[3]) if row else (None, None)
+    contact, reason = None, "released: consent given and the recipient may receive full disclosure"
+    if recipient is None:
+        reason = "refused: unknown recipient"
+    elif row is None:
+        reason = "refused: no contact details held"
+    elif (why := conflict(recipient, employer, recruiter)) is not None:
+        reason = f"refused: recipient {why}"
+    elif (level := disclosure_for(recipient, bool(row[1])))[0] != Disclosure.full:
+        reason = "refused: " + (level[1] or f"the recipient's disclosure level is {level[0].value}")
+    else:
+        contact = vault.decrypt(bytes(row[0]))
+    cur.execute("INSERT INTO intake.disclosures (case_ref, recipient, granted, reason) VALUES (%s,%s,%s,%s)",
+                (case_ref, recipient.id if recipient else "?", contact is not None, reason))
+    return contact, reason

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -24,6 +25,7 @@ from services.common import logging as log
 from services.common.directory import Directory
 from services.common.outbox import enqueue
 from services.common.settings import Settings
+from services.notifier.payload import with_contact
 from services.notifier.retry import next_attempt
 
 SOURCE = "notifier"
@@ -51,7 +53,7 @@ class Result:
 
 
 class DeliveryWorker(threading.Thread):
-    def __init__(self, settings: Settings, directory: Directory, stop: threading.Event,
+    def __init__(self, settings: Settings, directory: Callable[[], Directory], stop: threading.Event,
                  on_commit=lambda: None, batch: int = 200):
         super().__init__(name="notifier-delivery", daemon=True)
         self.settings, self.directory, self.stop, self.on_commit, self.batch = (
@@ -109,11 +111,26 @@ class DeliveryWorker(threading.Thread):
             client = self._local.client = httpx.Client(timeout=self.settings.webhook_timeout_s)
         return client
 
+    def contact_for(self, case_ref: str, recipient: str) -> tuple[dict | None, str | None]:
+        """Ask intake for the worker's contact details; intake applies the shield and current consent."""
+        response = self.client().get(f"{self.settings.intake_url}/v1/internal/contacts/{case_ref}",
+                                     params={"recipient": recipient},
+                                     headers={"Authorization": f"Bearer {self.settings.internal_token}"})
+        if response.status_code == 403:
+            return None, response.json().get("detail")
+        response.raise_for_status()
+        return response.json()["contact"], None
+
     def send(self, recipient: str, payload: dict) -> Outcome:
-        partner = self.directory.get(recipient)
+        partner = self.directory().get(recipient)
         started = time.perf_counter()
         if partner is None or partner.webhook is None:
             return Outcome(None, f"partner {recipient} has no webhook configured", 0)
+        try:
+            if payload["disclosure"] == "full":
+                payload = with_contact(payload, *self.contact_for(payload["case_ref"], recipient))
+        except httpx.HTTPError as exc:
+            return Outcome(None, f"contact details unavailable from intake: {type(exc).__name__}: {exc}"[:500], 0)
         body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
         hdrs = signing.headers(partner.webhook.secret, payload["delivery_id"], body)
         try:

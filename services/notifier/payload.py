@@ -1,20 +1,16 @@
-"""What each recipient is sent: the routed case cut down to the recipient's disclosure level. Pure."""
+"""What each recipient is sent: the routed case cut to the recipient's disclosure level. Pure."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from schemas.models import CaseRouted, Disclosure, Recipient
-
-# Fields that could identify the worker or be used to find them.
-_IDENTIFYING = ("subject_ref", "submitted_by")
+from schemas.models import CaseRouted, Recipient
+from services.common.shield import project
 
 
 def webhook_body(event: CaseRouted, recipient: Recipient, delivery_id: str) -> dict[str, Any]:
-    case = event.case.model_dump(mode="json")
-    if recipient.disclosure == Disclosure.anonymised:
-        for name in _IDENTIFYING:
-            case.pop(name, None)
+    """Stored with the delivery. Contact details are never part of it: for `full` recipients they are
+    fetched from intake at send time, so consent withdrawn before a retry or a replay is honoured."""
     return {
         "type": "case.routed",
         "delivery_id": delivery_id,
@@ -23,5 +19,14 @@ def webhook_body(event: CaseRouted, recipient: Recipient, delivery_id: str) -> d
         "disclosure": recipient.disclosure.value,
         "reason": recipient.reason,
         "rule": event.rule,
-        "case": case,
+        "case": project(event.case.model_dump(mode="json"), recipient.disclosure),
     }
+
+
+def with_contact(body: dict[str, Any], contact: dict[str, Any] | None, refusal: str | None) -> dict[str, Any]:
+    """The body as sent: contact details added when released, or the disclosure lowered when refused."""
+    if body["disclosure"] != "full":
+        return body
+    if contact is not None:
+        return {**body, "case": {**body["case"], "contact": contact}}
+    return {**body, "disclosure": "pseudonymous", "disclosure_note": refusal or "contact details not released"}

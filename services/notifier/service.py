@@ -6,8 +6,9 @@ import psycopg2.extras
 from psycopg2.extras import Json
 
 from schemas import envelope, topics
-from services.common import db, directory
+from services.common import db
 from services.common.consumer import Incoming
+from services.common.directory import DirectoryCache
 from services.common.runtime import ConsumerSpec, Service
 from services.common.settings import Settings
 from services.notifier.delivery import DeliveryWorker
@@ -33,7 +34,7 @@ def routed_handler(cur: db.Cursor, records: list[Incoming]) -> list[envelope.Mes
 
 
 def build(settings: Settings) -> Service:
-    partners = directory.load(settings.config_dir)
+    partners = DirectoryCache(settings.database_url).get
     service = Service("notifier", settings, consumers=[ConsumerSpec(GROUP, [topics.ROUTED.name], routed_handler)])
     worker = DeliveryWorker(settings, partners, service.stop, on_commit=service.relay.wake.set)
     service.workers.append(lambda _svc: worker)

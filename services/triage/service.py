@@ -1,7 +1,9 @@
-"""The triage service: grievance.received → classify → route → grievance.triaged + case.routed."""
+"""The triage service: grievance.received → classify → route → grievance.triaged + case.routed
+(+ operator.alerts), with the partner directory's admin API and the entity counts."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -9,14 +11,17 @@ import psycopg2.extras
 from psycopg2.extras import Json
 
 from schemas import envelope, topics
-from schemas.models import CaseRouted, CaseView, GrievanceReceived, GrievanceTriaged
-from services.common import db, directory
+from schemas.models import CaseRouted, CaseView, GrievanceReceived, GrievanceTriaged, OperatorAlert
+from services.common import db
 from services.common import logging as log
 from services.common.consumer import Incoming
+from services.common.directory import Directory, DirectoryCache
+from services.common.names import entity_key
 from services.common.runtime import ConsumerSpec, Service
 from services.common.settings import Settings
+from services.triage import admin
 from services.triage.classify import Classifier, Ruleset
-from services.triage.routing import CaseFacts, RoutingPolicy, route
+from services.triage.routing import CaseFacts, Route, RoutingPolicy, route
 from services.triage.sla import SlaPolicy
 
 GROUP = "triage"
@@ -28,17 +33,29 @@ class TriageConfig:
     classifier: Classifier
     sla: SlaPolicy
     routing: RoutingPolicy
-    directory: directory.Directory
+    directory: Callable[[], Directory]
 
     @classmethod
-    def load(cls, settings: Settings) -> TriageConfig:
+    def load(cls, settings: Settings, directory: Callable[[], Directory]) -> TriageConfig:
         cfg = settings.config_dir
         return cls(Classifier(Ruleset.load(cfg / "triage")), SlaPolicy.load(cfg / "sla.yaml"),
-                   RoutingPolicy.load(cfg / "routing.yaml"), directory.load(cfg))
+                   RoutingPolicy.load(cfg / "routing.yaml"), directory)
 
 
-def triage(case: GrievanceReceived, config: TriageConfig, now: datetime) -> tuple[GrievanceTriaged, CaseRouted]:
-    """The whole decision for one case, as the two events it produces. Pure."""
+@dataclass(frozen=True)
+class Outcome:
+    triaged: GrievanceTriaged
+    routed: CaseRouted
+    alerts: list[OperatorAlert]
+
+
+def facts_of(case: GrievanceReceived, triaged: GrievanceTriaged, at: datetime) -> CaseFacts:
+    return CaseFacts(triaged.urgency, tuple(triaged.categories), case.country_of_work, case.country_of_origin,
+                     case.sector, triaged.language, case.employer, case.recruiter, case.consent_share_contact, at)
+
+
+def triage(case: GrievanceReceived, config: TriageConfig, now: datetime) -> Outcome:
+    """The whole decision for one case, as the events it produces. Pure but for the directory's reads."""
     decision = config.classifier.classify(case.text, language=case.language, urgency_hint=case.urgency_hint,
                                           minor_involved=case.minor_involved)
     sla = config.sla.deadlines(decision.urgency, case.received_at)
@@ -49,8 +66,7 @@ def triage(case: GrievanceReceived, config: TriageConfig, now: datetime) -> tupl
         iris_principles=decision.iris_principles, ruleset=decision.ruleset, summary=decision.summary, sla=sla,
         triaged_at=now,
     )
-    facts = CaseFacts(decision.urgency, tuple(decision.categories), case.country_of_work, case.country_of_origin)
-    chosen = route(facts, config.directory, config.routing)
+    chosen: Route = route(facts_of(case, triaged, now), config.directory(), config.routing)
     view = CaseView(
         case_ref=case.case_ref, subject_ref=case.subject_ref, submitted_by=case.partner_id, text=case.text,
         language=decision.language, urgency=decision.urgency, categories=decision.categories,
@@ -58,9 +74,17 @@ def triage(case: GrievanceReceived, config: TriageConfig, now: datetime) -> tupl
         country_of_origin=case.country_of_origin, sector=case.sector, employer=case.employer,
         recruiter=case.recruiter, sla=sla,
     )
-    routed = CaseRouted(case_ref=case.case_ref, rule=chosen.rule, recipients=chosen.recipients, case=view,
-                        routed_at=now)
-    return triaged, routed
+    routed = CaseRouted(case_ref=case.case_ref, rule=chosen.rule, recipients=chosen.recipients,
+                        excluded=chosen.excluded, case=view, routed_at=now)
+    alerts = [OperatorAlert(case_ref=case.case_ref, kind=kind, urgency=decision.urgency, message=message,
+                            raised_at=now) for kind, message in chosen.alerts]
+    return Outcome(triaged, routed, alerts)
+
+
+def entity_rows(case: GrievanceReceived, urgency: str) -> list[tuple]:
+    return [(case.case_ref, role, key, name, case.partner_id, case.country_of_work, urgency)
+            for role, name in (("employer", case.employer), ("recruiter", case.recruiter))
+            if name and (key := entity_key(name))]
 
 
 def make_handler(config: TriageConfig):
@@ -68,32 +92,42 @@ def make_handler(config: TriageConfig):
 
     def handle(cur: db.Cursor, records: list[Incoming]) -> list[envelope.Message]:
         now = datetime.now(UTC)
-        decided = {}
+        decided: dict[str, tuple[str, GrievanceReceived, Outcome]] = {}
         for rec in records:
             case = envelope.decode(topics.RECEIVED, rec.value or b"")
-            decided.setdefault(case.case_ref, (rec.event_id, case, *triage(case, config, now)))
+            if case.case_ref not in decided:
+                decided[case.case_ref] = (rec.event_id, case, triage(case, config, now))
         inserted = psycopg2.extras.execute_values(
             cur, "INSERT INTO triage.decisions (case_ref, input, urgency, categories, indicators, decision,"
             " routing, ruleset) VALUES %s ON CONFLICT (case_ref) DO NOTHING RETURNING case_ref",
-            [(ref, Json(case.model_dump(mode="json")), t.urgency.value, Json(t.categories), Json(t.indicators),
-              Json(t.model_dump(mode="json")), Json(r.model_dump(mode="json", exclude={"case"})), t.ruleset)
-             for ref, (_, case, t, r) in decided.items()],
+            [(ref, Json(case.model_dump(mode="json")), o.triaged.urgency.value, Json(o.triaged.categories),
+              Json(o.triaged.indicators), Json(o.triaged.model_dump(mode="json")),
+              Json(o.routed.model_dump(mode="json", exclude={"case"})), o.triaged.ruleset)
+             for ref, (_, case, o) in decided.items()],
             fetch=True)
+        fresh = [decided[ref] for (ref,) in inserted]  # a case triaged before (a replay) says nothing new
+        psycopg2.extras.execute_values(
+            cur, "INSERT INTO triage.case_entities (case_ref, role, entity_key, name, partner_id, country, urgency)"
+            " VALUES %s ON CONFLICT DO NOTHING",
+            [row for _, case, o in fresh for row in entity_rows(case, o.triaged.urgency.value)])
         out = []
-        # A case triaged before under another event id (a replay) is not announced again.
-        for (ref,) in inserted:
-            event_id, _, triaged, routed = decided[ref]
-            logger.info("case_triaged", case_ref=ref, event_id=event_id, urgency=triaged.urgency.value,
-                        rule=routed.rule, recipients=[r.partner_id for r in routed.recipients])
-            out.append(envelope.encode(topics.TRIAGED, triaged, id=envelope.event_id("triaged", event_id),
+        for event_id, case, o in fresh:
+            logger.info("case_triaged", case_ref=case.case_ref, event_id=event_id, urgency=o.triaged.urgency.value,
+                        rule=o.routed.rule, recipients=[r.partner_id for r in o.routed.recipients])
+            out.append(envelope.encode(topics.TRIAGED, o.triaged, id=envelope.event_id("triaged", event_id),
                                        source=SOURCE))
-            out.append(envelope.encode(topics.ROUTED, routed, id=envelope.event_id("routed", event_id),
+            out.append(envelope.encode(topics.ROUTED, o.routed, id=envelope.event_id("routed", event_id),
                                        source=SOURCE))
+            out += [envelope.encode(topics.ALERTS, a, id=envelope.event_id("alert", event_id, a.kind), source=SOURCE)
+                    for a in o.alerts]
         return out
 
     return handle
 
 
 def build(settings: Settings) -> Service:
-    config = TriageConfig.load(settings)
-    return Service("triage", settings, consumers=[ConsumerSpec(GROUP, [topics.RECEIVED.name], make_handler(config))])
+    cache = DirectoryCache(settings.database_url)
+    config = TriageConfig.load(settings, cache.get)
+    service = Service("triage", settings, consumers=[ConsumerSpec(GROUP, [topics.RECEIVED.name], make_handler(config))])
+    service.routers.append(admin.router(settings, db.Pool(settings.database_url), service.relay.wake.set))
+    return service

@@ -25,13 +25,18 @@ def test_http_submission_is_delivered_by_signed_webhook(stack):
     # The inbox only records deliveries whose Standard Webhooks signature verified.
     assert sorted(d["partner_id"] for d in received) == sorted(d["recipient"] for d in status["deliveries"])
     assert all(d["times_received"] == 1 for d in received)
-    payload = received[0]["body"]
-    assert payload["case"]["text"] == body["text"]
-    assert payload["reason"].startswith("rule ")
+    primary = next(d["body"] for d in received if d["body"]["role"] == "primary")
+    assert primary["case"]["text"] == body["text"] and primary["reason"].startswith("rule ")
+    for d in received:
+        level = d["body"]["disclosure"]
+        assert ("text" in d["body"]["case"]) == (level != "anonymised")
+        # Consent was given: only recipients at the full level receive the contact details.
+        assert (d["body"]["case"].get("contact") == body["contact"]) == (level == "full")
 
 
 def test_contact_details_stay_encrypted_in_intake(stack, conn):
-    body = complaint(contact={"name": "Sita Rai", "phone": "+977 981 111 2222", "passport_number": "PA1234567"})
+    body = complaint(contact={"name": "Sita Rai", "phone": "+977 981 111 2222", "passport_number": "PA1234567"},
+                     consent={"share_contact": False})
     case_ref = submit_http(stack, body).json()["case_ref"]
     wait_delivered(stack, body["external_id"])
     with db.transaction(conn) as cur:

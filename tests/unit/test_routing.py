@@ -1,48 +1,101 @@
-from schemas.models import Urgency
+"""Routing rules and the identity shield, on a small directory built here."""
+
+from datetime import UTC, datetime
+
+from schemas.models import Disclosure, Urgency
 from services.common.directory import Directory
+from services.common.shield import project
 from services.triage.routing import CaseFacts, RoutingPolicy, RoutingRule, route
+
+MON_NOON_KL = datetime(2026, 11, 30, 4, 0, tzinfo=UTC)  # Monday 12:00 in Kuala Lumpur
+SUN_3AM_KL = datetime(2026, 11, 28, 19, 0, tzinfo=UTC)  # Sunday 03:00 in Kuala Lumpur
+KL_HOURS = {"timezone": "Asia/Kuala_Lumpur", "start": "09:00", "end": "17:00"}
 
 DIRECTORY = Directory.model_validate({"partners": [
     {"id": "hub", "name": "Hub", "kind": "iom_mission", "available_24_7": True},
-    {"id": "ngo-my", "name": "NGO MY", "kind": "ngo", "countries_of_work": ["MY"]},
-    {"id": "iom-my", "name": "IOM MY", "kind": "iom_mission", "countries_of_work": ["MY"]},
-    {"id": "ngo-np", "name": "NGO NP", "kind": "ngo", "countries_of_origin": ["NP"]},
-    {"id": "hotline", "name": "Hotline", "kind": "hotline", "urgencies": ["critical", "high"]},
+    {"id": "ngo-my", "name": "NGO MY", "kind": "ngo", "countries_of_work": ["MY"], "disclosure": "full",
+     "working_hours": KL_HOURS},
+    {"id": "iom-my", "name": "IOM MY", "kind": "iom_mission", "countries_of_work": ["MY"], "working_hours": KL_HOURS},
+    {"id": "ngo-np", "name": "NGO NP", "kind": "ngo", "countries_of_origin": ["NP"], "disclosure": "full"},
+    {"id": "hotline", "name": "Hotline", "kind": "hotline", "urgencies": ["critical", "high"], "available_24_7": True},
+    {"id": "inspect-my", "name": "Inspectorate", "kind": "labour_inspectorate", "countries_of_work": ["MY"],
+     "categories": ["wage_theft"], "disclosure": "anonymised"},
+    {"id": "brand", "name": "Brand", "kind": "brand", "supply_chain": ["Global Gloves Sdn Bhd"], "disclosure": "full"},
+    {"id": "gg-channel", "name": "Global Gloves grievance desk", "kind": "ngo",
+     "represents": ["Global Gloves Sdn. Bhd."], "countries_of_work": ["MY"]},
     {"id": "app", "name": "App", "kind": "ngo", "receives_cases": False},
 ]})
 POLICY = RoutingPolicy(fallback="hub", rules=(
-    RoutingRule("critical", frozenset({Urgency.critical}), frozenset(), ("ngo", "iom_mission"), ("hotline",)),
-    RoutingRule("rest", frozenset({Urgency.high, Urgency.medium}), frozenset(), ("ngo",), ("iom_mission",)),
+    RoutingRule("critical", {"urgency": (Urgency.critical,)}, ("ngo", "iom_mission", "hotline"), ("hotline",),
+                available_now=True),
+    RoutingRule("labour", {"categories": ("wage_theft",)}, ("ngo",), ("labour_inspectorate", "brand", "ngo")),
+    RoutingRule("rest", {"urgency": (Urgency.high, Urgency.medium)}, ("ngo",), ("iom_mission",)),
 ))
 
 
-def facts(urgency, cow="MY", coo="NP"):
-    return CaseFacts(urgency, ("wage_theft",), cow, coo)
+def facts(urgency=Urgency.high, categories=("wage_theft",), cow="MY", coo="NP", at=MON_NOON_KL, **kw):
+    return CaseFacts(urgency, tuple(categories), cow, coo, at=at, **kw)
 
 
-def test_the_closest_partner_is_primary_and_copies_follow_the_rule():
-    r = route(facts(Urgency.high), DIRECTORY, POLICY)
-    assert r.rule == "rest"
-    assert [(x.partner_id, x.role) for x in r.recipients] == [("ngo-my", "primary"), ("iom-my", "copy")]
+def ids(r):
+    return [(x.partner_id, x.role) for x in r.recipients]
+
+
+def test_closest_partner_is_primary_and_each_recipient_says_why():
+    r = route(facts(), DIRECTORY, POLICY)
+    assert r.rule == "labour"
+    assert ids(r)[0] == ("ngo-my", "primary")
+    assert {"inspect-my", "ngo-np"} <= {x.partner_id for x in r.recipients}
+    assert all(x.reason.startswith("rule labour") for x in r.recipients)
     assert "covers country of work MY" in r.recipients[0].reason
 
 
-def test_critical_cases_copy_the_hotline():
-    r = route(facts(Urgency.critical), DIRECTORY, POLICY)
-    assert {x.partner_id for x in r.recipients} == {"ngo-my", "hotline"}
-
-
-def test_origin_partner_is_primary_where_no_one_covers_the_country_of_work():
-    r = route(facts(Urgency.medium, cow="QA"), DIRECTORY, POLICY)
-    assert r.recipients[0].partner_id == "ngo-np"
-    assert "country of origin NP" in r.recipients[0].reason
+def test_critical_goes_to_someone_able_to_respond_now_and_raises_an_alert():
+    in_hours = route(facts(Urgency.critical, ("violence_abuse",)), DIRECTORY, POLICY)
+    assert ids(in_hours)[0] == ("ngo-my", "primary")
+    at_night = route(facts(Urgency.critical, ("violence_abuse",), at=SUN_3AM_KL), DIRECTORY, POLICY)
+    primary = at_night.recipients[0]
+    assert primary.role == "primary" and DIRECTORY.get(primary.partner_id).available_at(SUN_3AM_KL)
+    assert ("ngo-my", "copy") in ids(at_night)  # the closest partner still hears of it
+    assert "able to respond now" in primary.reason
+    assert any(kind == "critical_case" for kind, _ in at_night.alerts)
 
 
 def test_a_case_no_rule_places_goes_to_the_fallback():
-    r = route(facts(Urgency.low), DIRECTORY, POLICY)
-    assert r.rule == "fallback" and [x.partner_id for x in r.recipients] == ["hub"]
+    r = route(facts(Urgency.low, ("information_request",)), DIRECTORY, POLICY)
+    assert r.rule == "fallback" and ids(r) == [("hub", "primary")]
+
+
+def test_partners_acting_for_the_named_employer_never_receive_the_case():
+    r = route(facts(employer="GLOBAL GLOVES SDN BHD"), DIRECTORY, POLICY)
+    assert "gg-channel" not in {x.partner_id for x in r.recipients}
+    assert [e.partner_id for e in r.excluded] == ["gg-channel"]
+    assert "employer named in the complaint" in r.excluded[0].reason
+
+
+def test_brands_get_facts_only_and_only_for_their_suppliers():
+    with_supplier = route(facts(employer="Global Gloves"), DIRECTORY, POLICY)
+    brand = next(x for x in with_supplier.recipients if x.partner_id == "brand")
+    assert brand.disclosure == Disclosure.anonymised
+    assert "brand" not in {x.partner_id for x in route(facts(employer="Other Co"), DIRECTORY, POLICY).recipients}
+
+
+def test_full_disclosure_needs_the_workers_consent():
+    without = route(facts(), DIRECTORY, POLICY).recipients[0]
+    assert without.partner_id == "ngo-my" and without.disclosure == Disclosure.pseudonymous
+    assert "no consent" in without.reason
+    assert route(facts(consent_share_contact=True), DIRECTORY, POLICY).recipients[0].disclosure == Disclosure.full
 
 
 def test_partners_that_do_not_receive_cases_are_never_chosen():
     for u in Urgency:
-        assert "app" not in {x.partner_id for x in route(facts(u, cow=None, coo=None), DIRECTORY, POLICY).recipients}
+        r = route(facts(u, cow=None, coo=None), DIRECTORY, POLICY)
+        assert "app" not in {x.partner_id for x in r.recipients}
+
+
+def test_projection_by_disclosure_level():
+    case = {"case_ref": "GRV-1", "subject_ref": "SUBJ-1", "submitted_by": "ngo-np", "text": "t", "urgency": "high"}
+    assert project(case, Disclosure.anonymised) == {"case_ref": "GRV-1", "urgency": "high"}
+    assert project(case, Disclosure.pseudonymous) == case
+    assert project(case, Disclosure.full, {"phone": "+1"})["contact"] == {"phone": "+1"}
+    assert "contact" not in project(case, Disclosure.pseudonymous, {"phone": "+1"})

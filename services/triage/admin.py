@@ -1,0 +1,91 @@
+"""The admin API on the triage service: the partner directory (every change audited and announced as a
+directory.changed event carrying who made it) and the employer/recruiter counts for the dashboard.
+Admins authenticate with a Bearer key whose SHA-256 digest is listed in config/admins.yaml."""
+
+from collections.abc import Callable
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, HTTPException
+from pydantic import ValidationError
+
+from services.common import db
+from services.common.directory import Partner, hash_api_key, load_yaml
+from services.common.outbox import enqueue
+from services.common.settings import Settings
+from services.triage import directory_store
+
+
+def router(settings: Settings, pool: db.Pool, on_commit: Callable[[], None]) -> APIRouter:
+    admins = {a["api_key_sha256"]: a["id"] for a in load_yaml(settings.config_dir / "admins.yaml")["admins"]}
+    api = APIRouter(prefix="/v1/admin", tags=["admin"])
+
+    def admin(authorization: Annotated[str | None, Header()] = None) -> str:
+        scheme, _, key = (authorization or "").partition(" ")
+        actor = admins.get(hash_api_key(key.strip())) if scheme.lower() == "bearer" else None
+        if actor is None:
+            raise HTTPException(401, "an admin API key is required", headers={"WWW-Authenticate": "Bearer"})
+        return actor
+
+    @api.get("/partners")
+    def list_partners(actor: Annotated[str, Depends(admin)]) -> list[dict]:
+        with pool.transaction() as cur:
+            return [p.redacted() for p in directory_store.load(cur).partners]
+
+    @api.get("/partners/{partner_id}")
+    def get_partner(partner_id: str, actor: Annotated[str, Depends(admin)]) -> dict:
+        with pool.transaction() as cur:
+            found = directory_store.load(cur).get(partner_id)
+        if found is None:
+            raise HTTPException(404, f"no partner {partner_id}")
+        return found.redacted()
+
+    @api.put("/partners/{partner_id}")
+    def put_partner(partner_id: str, body: dict[str, Any], actor: Annotated[str, Depends(admin)]) -> dict:
+        try:
+            partner = Partner.model_validate({**body, "id": partner_id})
+        except ValidationError as exc:
+            raise HTTPException(422, [{"loc": ".".join(map(str, e["loc"])), "msg": e["msg"]}
+                                      for e in exc.errors(include_url=False)]) from exc
+        with pool.transaction() as cur:
+            message = directory_store.upsert(cur, partner, f"admin:{actor}")
+            enqueue(cur, "triage", [message] if message else [])
+        on_commit()
+        return {"partner_id": partner_id, "changed": message is not None}
+
+    @api.delete("/partners/{partner_id}")
+    def delete_partner(partner_id: str, actor: Annotated[str, Depends(admin)]) -> dict:
+        with pool.transaction() as cur:
+            message = directory_store.delete(cur, partner_id, f"admin:{actor}")
+            enqueue(cur, "triage", [message] if message else [])
+        if message is None:
+            raise HTTPException(404, f"no partner {partner_id}")
+        on_commit()
+        return {"partner_id": partner_id, "deleted": True}
+
+    @api.get("/partners/{partner_id}/changes")
+    def changes(partner_id: str, actor: Annotated[str, Depends(admin)]) -> list[dict]:
+        with pool.transaction() as cur:
+            cur.execute("SELECT action, actor, before, after, changed_at FROM triage.directory_changes"
+                        " WHERE partner_id = %s ORDER BY id", (partner_id,))
+            return [{"action": a, "actor": who, "before": b, "after": af, "changed_at": at.isoformat()}
+                    for a, who, b, af, at in cur.fetchall()]
+
+    @api.get("/entities")
+    def entities(actor: Annotated[str, Depends(admin)], role: str | None = None, min_cases: int = 1) -> list[dict]:
+        """Employers and recruiters named in complaints, linked across partners by normalised name."""
+        with pool.transaction() as cur:
+            directory = directory_store.load(cur)
+            cur.execute(
+                "SELECT role, entity_key, array_agg(DISTINCT name), count(*), count(DISTINCT partner_id),"
+                " array_agg(DISTINCT partner_id), array_agg(DISTINCT country) FILTER (WHERE country IS NOT NULL),"
+                " count(*) FILTER (WHERE urgency = 'critical') FROM triage.case_entities"
+                " WHERE (%s::text IS NULL OR role = %s) GROUP BY role, entity_key HAVING count(*) >= %s"
+                " ORDER BY count(*) DESC, entity_key", (role, role, min_cases))
+            rows = cur.fetchall()
+        agencies = {k: p for p in directory.partners if p.kind == "recruitment_agency" for k in p.entity_keys()}
+        return [{"role": r, "entity_key": key, "names": sorted(names), "cases": cases, "partners": n_partners,
+                 "partner_ids": sorted(pids), "countries": sorted(countries or []), "critical_cases": critical,
+                 "iris_certified": agencies[key].iris_certified if r == "recruiter" and key in agencies else None}
+                for r, key, names, cases, n_partners, pids, countries, critical in rows]
+
+    return api
