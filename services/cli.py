@@ -111,7 +111,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 def cmd_classify(args: argparse.Namespace) -> int:
     from services.triage.commands import run_classify
 
-    return run_classify(Settings.from_env().config_dir)
+    return run_classify(Settings.from_env().config_dir, Path(args.directory) if args.directory else None)
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
@@ -125,6 +125,15 @@ def cmd_eval(args: argparse.Namespace) -> int:
         return 0
     return run_eval(config_dir, Path(args.data), min_critical_recall=args.min_critical_recall,
                     min_accuracy=args.min_accuracy, as_json=args.json, show_mistakes=args.mistakes)
+
+
+def cmd_what_if(args: argparse.Namespace) -> int:
+    from services.triage.whatif import run
+
+    settings = Settings.from_env()
+    return run(settings.database_url, settings.config_dir, Path(args.rules) if args.rules else None,
+               Path(args.directory) if args.directory else None,
+               Path(args.triage_rules) if args.triage_rules else None, args.since, args.json)
 
 
 def cmd_schemas(args: argparse.Namespace) -> int:
@@ -188,8 +197,9 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--workdir", default="")
     s.set_defaults(func=cmd_bench)
 
-    sub.add_parser("classify", help="triage JSON Lines from stdin to stdout (id, text, optional language…)"
-                   ).set_defaults(func=cmd_classify)
+    s = sub.add_parser("classify", help="triage and route JSON Lines from stdin to stdout (id, text, …)")
+    s.add_argument("--directory", help="partner directory file (default: config/partners.yaml)")
+    s.set_defaults(func=cmd_classify)
     s = sub.add_parser("eval", help="score triage on the labelled evaluation set")
     s.add_argument("--data", default=str(REPO_ROOT / "tests" / "data" / "triage"))
     s.add_argument("--min-critical-recall", type=float, default=0.95)
@@ -199,6 +209,14 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--speed", action="store_true", help="measure texts/s on one core instead")
     s.add_argument("--repeat", type=int, default=20)
     s.set_defaults(func=cmd_eval)
+
+    s = sub.add_parser("what-if", help="re-run stored cases through candidate rules; report what would change")
+    s.add_argument("--rules", help="candidate routing rules (default: config/routing.yaml)")
+    s.add_argument("--directory", help="candidate partner directory file (default: the stored directory)")
+    s.add_argument("--triage-rules", help="candidate triage policy + lexicons folder (default: config/triage)")
+    s.add_argument("--since", help="ISO date or time: only cases triaged since")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_what_if)
 
     s = sub.add_parser("schemas", help="regenerate the JSON Schemas and AsyncAPI document")
     s.add_argument("--check", action="store_true", help="exit 1 if the checked-in files are out of date")

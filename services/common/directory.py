@@ -149,6 +149,11 @@ class DirectoryCache:
                         raise
         return self._directory
 
+    def invalidate(self) -> None:
+        """Read the database again on next use (the writer calls this after its own changes)."""
+        with self._lock:
+            self._loaded_at = float("-inf")
+
     def _read(self) -> Directory:
         from services.common import db
 

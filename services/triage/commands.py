@@ -6,14 +6,18 @@ import json
 import sys
 import time
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from schemas.models import Urgency
+from services.common.directory import Directory, load_yaml
 from services.triage.classify import Classifier, Decision, Ruleset
 from services.triage.evaluation import Report, load_examples
+from services.triage.routing import CaseFacts, RoutingPolicy, route
 
 
 class ClassifyInput(BaseModel):
@@ -28,6 +32,7 @@ class ClassifyInput(BaseModel):
     recruiter: str | None = None
     urgency_hint: Urgency | None = None
     minor_involved: bool = False
+    consent_share_contact: bool = False
 
 
 def decision_json(item_id: str | int, d: Decision) -> dict:
@@ -37,7 +42,21 @@ def decision_json(item_id: str | int, d: Decision) -> dict:
             "ruleset": d.ruleset}
 
 
-def classify_lines(classifier: Classifier, lines: Iterable[str]) -> Iterator[dict]:
+@dataclass(frozen=True)
+class Router:
+    policy: RoutingPolicy
+    directory: Directory
+
+    def routes(self, item: ClassifyInput, d: Decision) -> dict:
+        facts = CaseFacts(d.urgency, tuple(d.categories), item.country_of_work, item.country_of_origin,
+                          item.sector, d.language, item.employer, item.recruiter, item.consent_share_contact,
+                          datetime.now(UTC))
+        r = route(facts, self.directory, self.policy)
+        return {"rule": r.rule, "routes": [x.model_dump(mode="json") for x in r.recipients],
+                "excluded": [x.model_dump() for x in r.excluded]}
+
+
+def classify_lines(classifier: Classifier, lines: Iterable[str], router: Router | None = None) -> Iterator[dict]:
     """One output per input line, in order; a bad line gets an error object, not a crash."""
     for number, line in enumerate(lines, 1):
         if not line.strip():
@@ -50,7 +69,8 @@ def classify_lines(classifier: Classifier, lines: Iterable[str]) -> Iterator[dic
             continue
         decision = classifier.classify(item.text, language=item.language, urgency_hint=item.urgency_hint,
                                        minor_involved=item.minor_involved)
-        yield decision_json(item.id, decision)
+        out = decision_json(item.id, decision)
+        yield {**out, **router.routes(item, decision)} if router else out
 
 
 def _id_of(line: str):
@@ -60,9 +80,12 @@ def _id_of(line: str):
         return None
 
 
-def run_classify(config_dir: Path, stdin: IO[str] = sys.stdin, stdout: IO[str] = sys.stdout) -> int:
+def run_classify(config_dir: Path, directory_file: Path | None = None, stdin: IO[str] = sys.stdin,
+                 stdout: IO[str] = sys.stdout) -> int:
     classifier = Classifier(Ruleset.load(config_dir / "triage"))
-    for out in classify_lines(classifier, stdin):
+    router = Router(RoutingPolicy.load(config_dir / "routing.yaml"),
+                    Directory.model_validate(load_yaml(directory_file or config_dir / "partners.yaml")))
+    for out in classify_lines(classifier, stdin, router):
         stdout.write(json.dumps(out, ensure_ascii=False) + "\n")
     return 0
 

@@ -64,8 +64,15 @@ class RoutingRule:
                 return False
         return True
 
-    def describe(self) -> str:
-        return " and ".join(f"{k} in {list(v)}" for k, v in self.when.items()) or "always"
+    def describe(self, facts: CaseFacts) -> str:
+        """The facts of the case that made this rule apply, e.g. "urgency high; categories wage_theft"."""
+        parts = []
+        for key, allowed in self.when.items():
+            value = facts.value(key)
+            if key == "categories":
+                value = "+".join(c for c in value if c in allowed)
+            parts.append(f"{key} {getattr(value, 'value', value)}")
+        return "; ".join(parts) or "any case"
 
 
 @dataclass(frozen=True)
@@ -181,5 +188,5 @@ def route(facts: CaseFacts, directory: Directory, policy: RoutingPolicy) -> Rout
 
 def _recipient(partner: Partner, facts: CaseFacts, role: str, rule: RoutingRule, why: str) -> Recipient:
     level, note = disclosure_for(partner, facts.consent_share_contact)
-    reason = f"rule {rule.name} ({rule.describe()}): {partner.kind} that {why}" + (f"; {note}" if note else "")
+    reason = f"rule {rule.name} ({rule.describe(facts)}): {partner.kind} that {why}" + (f"; {note}" if note else "")
     return Recipient(partner_id=partner.id, kind=partner.kind, role=role, disclosure=level, reason=reason)

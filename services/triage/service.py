@@ -129,5 +129,9 @@ def build(settings: Settings) -> Service:
     cache = DirectoryCache(settings.database_url)
     config = TriageConfig.load(settings, cache.get)
     service = Service("triage", settings, consumers=[ConsumerSpec(GROUP, [topics.RECEIVED.name], make_handler(config))])
-    service.routers.append(admin.router(settings, db.Pool(settings.database_url), service.relay.wake.set))
+    def on_directory_change() -> None:
+        cache.invalidate()
+        service.relay.wake.set()
+
+    service.routers.append(admin.router(settings, db.Pool(settings.database_url), on_directory_change))
     return service
