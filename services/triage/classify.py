@@ -27,6 +27,7 @@ from services.triage.language import LanguageDetector
 from services.triage.lexicon import Hit, Lexicon
 from services.triage.text import fold
 
+_QUESTION = re.compile(r"[?？؟]")
 _CLAUSE_END = re.compile(r"[.!?;\n।॥။၊។៕؟،]")
 
 
@@ -130,7 +131,9 @@ class Classifier:
         counted, set_aside = self._scope(folded, concept_hits, [h for h in hits if h.term.is_cue], reasons)
         counted = _outermost(counted)
         active = {h.term.kind for h in counted}
-        hypothetical = any(kind == "hypothetical" for _, kind in set_aside)
+        # A question about something the writer did not say happened to them is a request for information.
+        hypothetical = any(kind == "hypothetical" or (kind == "reported" and _QUESTION.search(text))
+                           for _, kind in set_aside)
         if hypothetical and "information_request" in rules.concepts:
             active.add("information_request")
 
