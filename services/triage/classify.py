@@ -121,8 +121,12 @@ class Classifier:
         text = unicodedata.normalize("NFC", text)
         folded = fold(text)
         hits = rules.lexicon.find(folded)
-        detected = self.detector.detect(text, hint=language)
-        lang = _refine_language(detected.language, detected.method, hits)
+        votes: dict[str, int] = {}
+        for h in hits:
+            if not h.term.is_cue:
+                votes[h.term.language] = votes.get(h.term.language, 0) + 1
+        detected = self.detector.detect(text, hint=language, votes=votes)
+        lang = _refine_language(detected.language, detected.method, votes)
         covered = lang in rules.lexicon.languages
         reasons = [f"language {lang} ({'partner' if detected.method == 'partner' else detected.method})"
                    + ("" if covered else ": no lexicon covers it")]
@@ -176,8 +180,8 @@ class Classifier:
 
         categories = list(dict.fromkeys(rules.concepts[n].category for n in ordered)) or ["other"]
         iris = list(dict.fromkeys(rules.iris[c] for c in categories if c in rules.iris))
-        evidence = [Evidence(term=text[h.start:h.end], start=h.start, end=h.end, concept=h.term.kind)
-                    for h in sorted(counted, key=lambda h: h.start)]
+        evidence = [Evidence.model_construct(term=text[h.start:h.end], start=h.start, end=h.end, concept=h.term.kind)
+                    for h in sorted(counted, key=lambda h: (h.start, h.end, h.term.kind))]
         says = ", ".join(rules.concepts[n].says for n in ordered[:4]) or "nothing recognised"
         summary = f"{urgency.value}: {says}" + (f" (ILO: {', '.join(indicators)})" if indicators else "")
         return Decision(urgency, categories, list(indicators), iris, lang, needs_review, reasons, evidence,
@@ -211,22 +215,20 @@ def _crosses(boundaries: list[int], start: int, end: int) -> bool:
 
 def _outermost(hits: list[Hit]) -> list[Hit]:
     """Drop a hit that lies inside a longer hit of the same concept ("passport" in "took my passport")."""
-    return [h for h in hits if not any(o is not h and o.term.kind == h.term.kind and o.start <= h.start
-                                       and h.end <= o.end and (o.end - o.start) > (h.end - h.start)
-                                       for o in hits)]
+    kept: list[Hit] = []
+    reach: dict[str, int] = {}  # per concept, the furthest end of a kept hit
+    for h in sorted(hits, key=lambda h: (h.start, h.start - h.end)):  # longest first at each start
+        if reach.get(h.term.kind, -1) >= h.end:
+            continue
+        kept.append(h)
+        reach[h.term.kind] = max(reach.get(h.term.kind, -1), h.end)
+    return kept
 
 
-def _refine_language(language: str, method: str, hits: list[Hit]) -> str:
+def _refine_language(language: str, method: str, votes: dict[str, int]) -> str:
     """Romanised Nepali, Hindi or Bengali reads as Latin-script text to a model; if the model's language
     recognised none of the words and another lexicon recognised at least two, take that one."""
-    if method != "model":
+    if method != "model" or votes.get(language, 0) or not votes:
         return language
-    counts: dict[str, int] = {}
-    for h in hits:
-        if not h.term.is_cue:
-            counts[h.term.language] = counts.get(h.term.language, 0) + 1
-    if counts.get(language, 0) == 0 and counts:
-        best, n = max(counts.items(), key=lambda kv: kv[1])
-        if n >= 2:
-            return best
-    return language
+    best, n = max(votes.items(), key=lambda kv: (kv[1], kv[0]))
+    return best if n >= 2 else language

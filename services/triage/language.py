@@ -71,12 +71,17 @@ class LanguageDetector:
         """Load the model now rather than on the first Latin-script complaint."""
         _ = self._models
 
-    def detect(self, text: str, hint: str | None = None) -> Detected:
+    def detect(self, text: str, hint: str | None = None, votes: dict[str, int] | None = None) -> Detected:
+        """`votes`: how many lexicon terms of each language the text contains. When two or more were found
+        and all of one language, that settles it without the model (true of every such case in the
+        evaluation sets, and it halves the cost of Latin-script text)."""
         script = dominant_script(text) or "none"
         if hint:
             return Detected(hint.split("-")[0].lower(), script, "partner")
         if script in SCRIPT_LANGUAGE:
             return Detected(SCRIPT_LANGUAGE[script], script, "script")
+        if votes and len(votes) == 1 and sum(votes.values()) >= 2:
+            return Detected(next(iter(votes)), script, "lexicon")
         if script in self._models:
             # The first couple of sentences identify a language as well as the whole text, at a fraction of
             # the cost: the model's time grows with the length of what it reads.

@@ -9,11 +9,12 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import ahocorasick
 import yaml
 
-from services.triage.text import fold, is_latin
+from services.triage.text import fold
 
 CUE_KINDS = ("negation", "hypothetical", "reported", "boundary")
 GAP = " .. "
@@ -30,8 +31,7 @@ class Term:
     is_cue: bool
 
 
-@dataclass(frozen=True)
-class Hit:
+class Hit(NamedTuple):  # a tuple: texts make many of these, and tuples are the cheapest to make
     term: Term
     start: int
     end: int  # exclusive
@@ -41,13 +41,17 @@ class Lexicon:
     def __init__(self, terms: list[Term]):
         self.terms = terms
         self.languages = sorted({t.language for t in terms})
-        self._automaton = ahocorasick.Automaton()
-        keys: dict[str, list[tuple[int, int]]] = defaultdict(list)
+        # Per key: the terms it completes, split by whether the match may run on into a longer word
+        # ("word*"). A gap term is looked at only when its last part matches, so a frequent first part
+        # ("no .. paid") costs nothing until the rest of the term turns up.
+        refs: dict[str, tuple[list[int], list[int]]] = {}
         for i, term in enumerate(terms):
-            for j, part in enumerate(term.parts):
-                keys[part].append((i, j))
-        for key, refs in keys.items():
-            self._automaton.add_word(key, (len(key), tuple(refs)))
+            for part in term.parts[:-1]:  # an inner part must be found, though it completes nothing
+                refs.setdefault(part, ([], []))
+            refs.setdefault(term.parts[-1], ([], []))[1 if term.prefix else 0].append(i)
+        self._automaton = ahocorasick.Automaton()
+        for key, (bounded, open_ended) in refs.items():
+            self._automaton.add_word(key, (key, len(key), tuple(bounded), tuple(open_ended)))
         self._automaton.make_automaton()
 
     @classmethod
@@ -67,28 +71,45 @@ class Lexicon:
         return cls(terms)
 
     def find(self, folded: str) -> list[Hit]:
-        """Every term occurrence, gap terms assembled from their parts."""
-        singles: list[Hit] = []
-        parts: dict[int, list[tuple[int, int, int]]] = defaultdict(list)  # term → (part, start, end)
+        """Every term occurrence; Latin-script terms only on word boundaries (a "word*" may run on)."""
+        hits: list[Hit] = []
+        seen: dict[str, list[tuple[int, int]]] = defaultdict(list)  # whole-word spans of each key so far
         n = len(folded)
-        for last, (length, refs) in self._automaton.iter(folded):
+        terms = self.terms
+        for last, (key, length, bounded, open_ended) in self._automaton.iter(folded):
             start, end = last - length + 1, last + 1
-            latin = is_latin(folded[start])
-            for term_index, part_index in refs:
-                term = self.terms[term_index]
-                if latin:
-                    if start > 0 and folded[start - 1].isalnum():
-                        continue
-                    final = part_index == len(term.parts) - 1
-                    if end < n and folded[end].isalnum() and not (final and term.prefix):
-                        continue
+            whole = True
+            first = folded[start]
+            if first < "\u0250" or "\u1e00" <= first <= "\u1eff":  # Latin: words are space-delimited
+                if start > 0 and folded[start - 1].isalnum():
+                    continue
+                whole = end >= n or not folded[end].isalnum()
+            if whole:
+                seen[key].append((start, end))
+                completes = bounded + open_ended if bounded else open_ended
+            else:
+                completes = open_ended
+            for i in completes:
+                term = terms[i]
                 if len(term.parts) == 1:
-                    singles.append(Hit(term, start, end))
+                    hits.append(Hit(term, start, end))
                 else:
-                    parts[term_index].append((part_index, start, end))
-        for term_index, found in parts.items():
-            singles.extend(_assemble(self.terms[term_index], found))
-        return singles
+                    hits.extend(Hit(term, s, end) for s in _gap_starts(term.parts, seen, start))
+        return hits
+
+
+def _gap_starts(parts: tuple[str, ...], seen: dict[str, list[tuple[int, int]]], last_start: int) -> set[int]:
+    """Where "a .. b .. c" starts, given where its last part starts: each earlier part must end at most
+    GAP_CHARS before the next one begins."""
+    starts = {last_start}
+    for part in reversed(parts[:-1]):
+        spans = seen.get(part)
+        if not spans:
+            return set()
+        starts = {s for s, e in spans for nxt in starts if 0 <= nxt - e <= GAP_CHARS}
+        if not starts:
+            return set()
+    return starts
 
 
 def _term(text: str, kind: str, language: str, *, is_cue: bool) -> Term:
@@ -98,13 +119,3 @@ def _term(text: str, kind: str, language: str, *, is_cue: bool) -> Term:
     if not all(parts):
         raise ValueError(f"empty term in {language} lexicon: {text!r}")
     return Term(raw, kind, language, parts, prefix, is_cue)
-
-
-def _assemble(term: Term, found: list[tuple[int, int, int]]) -> list[Hit]:
-    by_part: dict[int, list[tuple[int, int]]] = defaultdict(list)
-    for part, start, end in found:
-        by_part[part].append((start, end))
-    spans = [(s, e) for s, e in by_part.get(0, [])]
-    for part in range(1, len(term.parts)):
-        spans = [(s, e2) for s, e in spans for s2, e2 in by_part.get(part, []) if 0 <= s2 - e <= GAP_CHARS]
-    return [Hit(term, s, e) for s, e in spans]
