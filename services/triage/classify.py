@@ -29,6 +29,7 @@ from services.triage.text import fold
 
 _QUESTION = re.compile(r"[?？؟]")
 _CLAUSE_END = re.compile(r"[.!?;\n।॥။၊។៕؟،]")
+_SENTENCE_END = re.compile(r"[.!?\n।॥။។៕؟]")
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,7 @@ class Ruleset:
     combinations: tuple[Combination, ...]
     iris: dict[str, str]
     cue_window: int
+    after_window: int
     no_evidence: Urgency
     uncovered: Urgency
     minor_at_least: Urgency
@@ -88,6 +90,7 @@ class Ruleset:
         return cls(
             version=policy["ruleset"], concepts=concepts, combinations=combinations, iris=policy.get("iris", {}),
             cue_window=int(policy["scope"]["cue_window_chars"]),
+            after_window=int(policy["scope"].get("after_window_chars", 12)),
             no_evidence=Urgency(policy["no_evidence"]["urgency"]),
             uncovered=Urgency(policy["uncovered_language"]["urgency"]),
             minor_at_least=Urgency(policy["minor_involved"]["at_least"]),
@@ -189,23 +192,44 @@ class Classifier:
 
     def _scope(self, folded: str, concepts: list[Hit], cues: list[Hit],
                reasons: list[str]) -> tuple[list[Hit], list[tuple[Hit, str]]]:
-        """Split concept hits into those that count and those a preceding cue sets aside."""
-        boundaries = sorted([m.start() for m in _CLAUSE_END.finditer(folded)]
-                            + [c.start for c in cues if c.term.kind == "boundary"])
+        """Split concept hits into those that count and those a cue sets aside:
+        - negation, hypothetical, reported: a cue starting before the term, within the window, same clause;
+        - negation_after: a cue right after the term, same clause (Bengali "মারে না", Khmer "… ទេ");
+        - resolved: a cue anywhere in the same sentence ("I got my passport back"), for terms that are not
+          critical: a danger the writer mentions is never set aside as settled."""
+        clause_ends = sorted([m.start() for m in _CLAUSE_END.finditer(folded)]
+                             + [c.start for c in cues if c.term.kind == "boundary"])
+        sentence_ends = [m.start() for m in _SENTENCE_END.finditer(folded)]
         # A cue inside a concept term is part of its meaning ("not paid"), not a cue.
         scoping = [c for c in cues if c.term.kind != "boundary"
                    and not any(h.start <= c.start and c.end <= h.end for h in concepts)]
+        window, after = self.rules.cue_window, self.rules.after_window
         counted, set_aside = [], []
         for h in concepts:
-            cue = next((c for c in scoping if c.end <= h.start and h.start - c.end <= self.rules.cue_window
-                        and not _crosses(boundaries, c.end, h.start)), None)
+            critical = self.rules.concepts[h.term.kind].urgency == Urgency.critical
+            cue = next((c for c in scoping if _applies(c, h, window, after, critical, clause_ends, sentence_ends)),
+                       None)
             if cue is None:
                 counted.append(h)
-            else:
-                set_aside.append((h, cue.term.kind))
-                reasons.append(f"'{folded[h.start:h.end]}' not counted: {cue.term.kind} "
-                               f"('{folded[cue.start:cue.end]}' before it)")
+                continue
+            kind = "negation" if cue.term.kind == "negation_after" else cue.term.kind
+            set_aside.append((h, kind))
+            where = "after it" if cue.start >= h.end else "before it" if cue.end <= h.start else "around it"
+            reasons.append(f"'{folded[h.start:h.end]}' not counted: {kind} ('{folded[cue.start:cue.end]}' {where})")
         return counted, set_aside
+
+
+def _applies(cue: Hit, h: Hit, window: int, after: int, critical: bool, clause_ends: list[int],
+             sentence_ends: list[int]) -> bool:
+    kind = cue.term.kind
+    if kind == "negation_after":
+        return cue.start >= h.end - 1 and cue.start - h.end <= after and not _crosses(clause_ends, h.end, cue.start)
+    if kind == "resolved":
+        lo, hi = min(cue.start, h.start), max(cue.start, h.start)
+        return not critical and not _crosses(sentence_ends, lo, hi)
+    # A cue may run into the term it scopes ("no me" + "me pegan"), but must start before it.
+    gap_from = min(cue.end, h.start)
+    return cue.start < h.start and h.start - cue.end <= window and not _crosses(clause_ends, gap_from, h.start)
 
 
 def _crosses(boundaries: list[int], start: int, end: int) -> bool:

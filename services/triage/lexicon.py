@@ -2,6 +2,9 @@
 
 One pass over the folded text finds every term of every language: code-mixed messages ("Taglish",
 Malay with English words, romanised Nepali) are read with all their languages at once.
+Latin-script terms match whole words ("word*" may run on); Devanagari and Bengali terms start a word and
+may run on into its endings; Thai, Khmer and Burmese (no spaces between words) and Arabic (prefixes
+written on to the word) match anywhere.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import yaml
 
 from services.triage.text import fold
 
-CUE_KINDS = ("negation", "hypothetical", "reported", "boundary")
+CUE_KINDS = ("negation", "negation_after", "hypothetical", "reported", "resolved", "boundary")
 GAP = " .. "
 GAP_CHARS = 30
 
@@ -84,6 +87,9 @@ class Lexicon:
                 if start > 0 and folded[start - 1].isalnum():
                     continue
                 whole = end >= n or not folded[end].isalnum()
+            elif "\u0900" <= first <= "\u09ff" and start > 0 and "\u0900" <= folded[start - 1] <= "\u09ff" \
+                    and folded[start - 1] not in "\u0964\u0965":
+                continue  # Devanagari and Bengali separate words by spaces: a term starts a word ("थी" ≠ "साथी")
             if whole:
                 seen[key].append((start, end))
                 completes = bounded + open_ended if bounded else open_ended
