@@ -195,8 +195,8 @@ class Classifier:
         """Split concept hits into those that count and those a cue sets aside:
         - negation, hypothetical, reported: a cue starting before the term, within the window, same clause;
         - negation_after: a cue right after the term, same clause (Bengali "মারে না", Khmer "… ទេ");
-        - resolved: a cue anywhere in the same sentence ("I got my passport back"), for terms that are not
-          critical: a danger the writer mentions is never set aside as settled."""
+        - resolved: a cue anywhere in the same sentence ("I got my passport back"), for high and medium
+          terms: a danger the writer mentions is never set aside as settled."""
         clause_ends = sorted([m.start() for m in _CLAUSE_END.finditer(folded)]
                              + [c.start for c in cues if c.term.kind == "boundary"])
         sentence_ends = [m.start() for m in _SENTENCE_END.finditer(folded)]
@@ -206,8 +206,9 @@ class Classifier:
         window, after = self.rules.cue_window, self.rules.after_window
         counted, set_aside = [], []
         for h in concepts:
-            critical = self.rules.concepts[h.term.kind].urgency == Urgency.critical
-            cue = next((c for c in scoping if _applies(c, h, window, after, critical, clause_ends, sentence_ends)),
+            # Only a grievance can be settled: a danger is never set aside as resolved, nor are thanks.
+            settles = self.rules.concepts[h.term.kind].urgency in (Urgency.high, Urgency.medium)
+            cue = next((c for c in scoping if _applies(c, h, window, after, settles, clause_ends, sentence_ends)),
                        None)
             if cue is None:
                 counted.append(h)
@@ -219,14 +220,14 @@ class Classifier:
         return counted, set_aside
 
 
-def _applies(cue: Hit, h: Hit, window: int, after: int, critical: bool, clause_ends: list[int],
+def _applies(cue: Hit, h: Hit, window: int, after: int, settles: bool, clause_ends: list[int],
              sentence_ends: list[int]) -> bool:
     kind = cue.term.kind
     if kind == "negation_after":
         return cue.start >= h.end - 1 and cue.start - h.end <= after and not _crosses(clause_ends, h.end, cue.start)
     if kind == "resolved":
         lo, hi = min(cue.start, h.start), max(cue.start, h.start)
-        return not critical and not _crosses(sentence_ends, lo, hi)
+        return settles and not _crosses(sentence_ends, lo, hi)
     # A cue may run into the term it scopes ("no me" + "me pegan"), but must start before it.
     gap_from = min(cue.end, h.start)
     return cue.start < h.start and h.start - cue.end <= window and not _crosses(clause_ends, gap_from, h.start)

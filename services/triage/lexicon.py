@@ -76,6 +76,8 @@ class Lexicon:
     def find(self, folded: str) -> list[Hit]:
         """Every term occurrence; Latin-script terms only on word boundaries (a "word*" may run on)."""
         hits: list[Hit] = []
+        if self._automaton.kind == ahocorasick.EMPTY:  # no terms at all: nothing to find
+            return hits
         seen: dict[str, list[tuple[int, int]]] = defaultdict(list)  # whole-word spans of each key so far
         n = len(folded)
         terms = self.terms
@@ -95,6 +97,8 @@ class Lexicon:
                 completes = bounded + open_ended if bounded else open_ended
             else:
                 completes = open_ended
+                while end < n and folded[end].isalnum():  # "beat*" in "beating": the evidence is the word
+                    end += 1
             for i in completes:
                 term = terms[i]
                 if len(term.parts) == 1:

@@ -1,0 +1,77 @@
+"""How cues scope concept terms, on a toy lexicon so the mechanics are tested apart from the shipped words."""
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from schemas.models import Urgency
+from services.common.settings import REPO_ROOT
+from services.triage.classify import Classifier, Ruleset
+from services.triage.language import Detected
+
+TOY = {
+    "language": "en",
+    "terms": {"physical_violence": ["hits me", "beat*"], "wage_withholding": ["salary .. late"],
+              "document_retention": ["holds my passport"], "feedback": ["thank you"]},
+    "cues": {"negation": ["never", "no one"], "negation_after": ["no more"], "hypothetical": ["can he"],
+             "reported": ["i read"], "resolved": ["gave it back", "is paid now"], "boundary": ["but"]},
+}
+
+
+class _English:
+    def detect(self, text, hint=None, votes=None):
+        return Detected("en", "latin", "model")
+
+
+@pytest.fixture(scope="module")
+def classify(tmp_path_factory):
+    root: Path = tmp_path_factory.mktemp("triage")
+    (root / "lexicons").mkdir()
+    (root / "policy.yaml").write_text((REPO_ROOT / "config" / "triage" / "policy.yaml").read_text())
+    (root / "lexicons" / "en.yaml").write_text(yaml.safe_dump(TOY))
+    return Classifier(Ruleset.load(root), detector=_English()).classify
+
+
+def test_a_term_counts_with_no_cue(classify):
+    d = classify("My boss hits me every day.")
+    assert d.urgency == Urgency.critical and [e.term for e in d.evidence] == ["hits me"]
+
+
+def test_a_negation_before_the_term_sets_it_aside_and_asks_for_review(classify):
+    d = classify("My boss never hits me.")
+    assert d.urgency == Urgency.medium and d.needs_review and not d.evidence
+
+
+def test_a_negation_does_not_cross_a_boundary_word_or_punctuation(classify):
+    assert classify("He never paid overtime but he hits me.").urgency == Urgency.critical
+    assert classify("No one helps. He hits me.").urgency == Urgency.critical
+
+
+def test_a_negation_after_the_term_sets_it_aside_within_its_window(classify):
+    assert classify("He hits me no more, he is kind.").urgency != Urgency.critical
+    far = classify("He hits me and the whole family knows, and no more can be said.")
+    assert far.urgency == Urgency.critical
+
+
+def test_a_hypothetical_turns_into_a_request_for_information(classify):
+    d = classify("Can he holds my passport?")
+    assert d.urgency == Urgency.low and "information_request" in d.categories
+
+
+def test_a_resolved_matter_in_the_same_sentence_is_set_aside(classify):
+    d = classify("Thank you, my salary was late but it is paid now.")
+    assert d.urgency == Urgency.low and d.categories == ["other"]
+    other_sentence = classify("My salary is late. The agent gave it back to my friend.")
+    assert other_sentence.urgency == Urgency.high
+
+
+def test_a_resolved_cue_never_sets_aside_a_critical_term(classify):
+    d = classify("The agent gave it back but he beat me yesterday.")
+    assert d.urgency == Urgency.critical
+
+
+def test_a_prefix_terms_evidence_is_the_whole_word(classify):
+    d = classify("They beat me and beating continues.")
+    assert [e.term for e in d.evidence] == ["beat", "beating"]
+    assert all(d.reasons)
