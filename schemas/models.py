@@ -158,9 +158,9 @@ class Sla(_Strict):
     acknowledge_by: datetime
 
 
-class GrievanceTriaged(_Strict):
-    case_ref: CaseRef
-    partner_id: PartnerId
+class TriageDecision(_Strict):
+    """What triage decided about a complaint and why: the event's core and `grievance classify`'s output."""
+
     urgency: Urgency
     categories: list[str]
     indicators: list[str]
@@ -171,6 +171,11 @@ class GrievanceTriaged(_Strict):
     evidence: list[Evidence]
     ruleset: str
     summary: str
+
+
+class GrievanceTriaged(TriageDecision):
+    case_ref: CaseRef
+    partner_id: PartnerId
     sla: Sla
     triaged_at: datetime
 

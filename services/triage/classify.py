@@ -22,7 +22,7 @@ from pathlib import Path
 
 import yaml
 
-from schemas.models import Evidence, Urgency
+from schemas.models import Evidence, TriageDecision, Urgency
 from services.triage.language import LanguageDetector
 from services.triage.lexicon import Hit, Lexicon
 from services.triage.text import fold
@@ -99,18 +99,7 @@ class Ruleset:
         )
 
 
-@dataclass(frozen=True)
-class Decision:
-    urgency: Urgency
-    categories: list[str]
-    indicators: list[str]
-    iris_principles: list[str]
-    language: str
-    needs_review: bool
-    reasons: list[str]
-    evidence: list[Evidence]
-    ruleset: str
-    summary: str
+Decision = TriageDecision
 
 
 class Classifier:
@@ -187,8 +176,10 @@ class Classifier:
                     for h in sorted(counted, key=lambda h: (h.start, h.end, h.term.kind))]
         says = ", ".join(rules.concepts[n].says for n in ordered[:4]) or "nothing recognised"
         summary = f"{urgency.value}: {says}" + (f" (ILO: {', '.join(indicators)})" if indicators else "")
-        return Decision(urgency, categories, list(indicators), iris, lang, needs_review, reasons, evidence,
-                        rules.version, summary)
+        # Built from values this code made and typed itself: no validation needed on the hot path.
+        return Decision.model_construct(
+            urgency=urgency, categories=categories, indicators=list(indicators), iris_principles=iris, language=lang,
+            needs_review=needs_review, reasons=reasons, evidence=evidence, ruleset=rules.version, summary=summary)
 
     def _scope(self, folded: str, concepts: list[Hit], cues: list[Hit],
                reasons: list[str]) -> tuple[list[Hit], list[tuple[Hit, str]]]:

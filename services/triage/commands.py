@@ -37,10 +37,7 @@ class ClassifyInput(BaseModel):
 
 
 def decision_json(item_id: str | int, d: Decision) -> dict:
-    return {"id": item_id, "urgency": d.urgency.value, "categories": d.categories, "indicators": d.indicators,
-            "iris_principles": d.iris_principles, "language": d.language, "needs_review": d.needs_review,
-            "summary": d.summary, "reasons": d.reasons, "evidence": [e.model_dump() for e in d.evidence],
-            "ruleset": d.ruleset}
+    return {"id": item_id, **d.model_dump(mode="json")}
 
 
 @dataclass(frozen=True)

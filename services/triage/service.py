@@ -59,13 +59,8 @@ def triage(case: GrievanceReceived, config: TriageConfig, now: datetime) -> Outc
     decision = config.classifier.classify(case.text, language=case.language, urgency_hint=case.urgency_hint,
                                           minor_involved=case.minor_involved)
     sla = config.sla.deadlines(decision.urgency, case.received_at)
-    triaged = GrievanceTriaged(
-        case_ref=case.case_ref, partner_id=case.partner_id, urgency=decision.urgency,
-        categories=decision.categories, indicators=decision.indicators, language=decision.language,
-        needs_review=decision.needs_review, reasons=decision.reasons, evidence=decision.evidence,
-        iris_principles=decision.iris_principles, ruleset=decision.ruleset, summary=decision.summary, sla=sla,
-        triaged_at=now,
-    )
+    triaged = GrievanceTriaged(**dict(decision), case_ref=case.case_ref, partner_id=case.partner_id, sla=sla,
+                               triaged_at=now)
     chosen: Route = route(facts_of(case, triaged, now), config.directory(), config.routing)
     view = CaseView(
         case_ref=case.case_ref, subject_ref=case.subject_ref, submitted_by=case.partner_id, text=case.text,
