@@ -9,7 +9,7 @@ How a decision is reached:
    my passport?") or reported speech ("I read that…") does not count; a hypothetical turns into a
    request for information;
 4. urgency is the highest of the concepts that count, raised by combinations and partner hints, never
-   lowered by them; nothing recognised means `medium` and human review, an uncovered language `high`.
+   lowered by them; nothing recognised, or an uncovered language, means `high` and human review.
 """
 
 from __future__ import annotations

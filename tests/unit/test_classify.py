@@ -47,9 +47,9 @@ def test_uncovered_language_is_reviewed_and_at_least_high(text):
     assert d.needs_review and d.urgency.rank >= Urgency.high.rank
 
 
-def test_nothing_recognised_is_medium_and_reviewed_not_silently_low():
+def test_nothing_recognised_is_high_and_reviewed_never_silently_low():
     d = classify("Please call me back tomorrow about the thing.")
-    assert d.needs_review and d.urgency == Urgency.medium
+    assert d.needs_review and d.urgency == Urgency.high and not d.evidence
 
 
 def test_combination_of_signals_escalates():

@@ -40,7 +40,8 @@ def test_a_term_counts_with_no_cue(classify):
 
 def test_a_negation_before_the_term_sets_it_aside_and_asks_for_review(classify):
     d = classify("My boss never hits me.")
-    assert d.urgency == Urgency.medium and d.needs_review and not d.evidence
+    assert d.urgency != Urgency.critical and d.needs_review and not d.evidence
+    assert any("not counted: negation" in r for r in d.reasons)
 
 
 def test_a_negation_does_not_cross_a_boundary_word_or_punctuation(classify):
