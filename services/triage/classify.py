@@ -24,7 +24,7 @@ import yaml
 
 from schemas.models import Evidence, TriageDecision, Urgency
 from services.triage.language import LanguageDetector
-from services.triage.lexicon import Hit, Lexicon
+from services.triage.lexicon import MARKER, Hit, Lexicon
 from services.triage.text import fold
 
 _QUESTION = re.compile(r"[?？؟]")
@@ -114,10 +114,13 @@ class Classifier:
         folded = fold(text)
         hits = rules.lexicon.find(folded)
         votes: dict[str, int] = {}
+        markers: dict[str, int] = {}
         for h in hits:
             if not h.term.is_cue:
                 votes[h.term.language] = votes.get(h.term.language, 0) + 1
-        detected = self.detector.detect(text, hint=language, votes=votes)
+            elif h.term.kind == MARKER:
+                markers[h.term.language] = markers.get(h.term.language, 0) + 1
+        detected = self.detector.detect(text, hint=language, votes=votes, markers=markers)
         lang = _refine_language(detected.language, detected.method, votes)
         covered = lang in rules.lexicon.languages
         reasons = [f"language {lang} ({'partner' if detected.method == 'partner' else detected.method})"
@@ -192,7 +195,7 @@ class Classifier:
                              + [c.start for c in cues if c.term.kind == "boundary"])
         sentence_ends = [m.start() for m in _SENTENCE_END.finditer(folded)]
         # A cue inside a concept term is part of its meaning ("not paid"), not a cue.
-        scoping = [c for c in cues if c.term.kind != "boundary"
+        scoping = [c for c in cues if c.term.kind not in ("boundary", MARKER)
                    and not any(h.start <= c.start and c.end <= h.end for h in concepts)]
         window, after = self.rules.cue_window, self.rules.after_window
         counted, set_aside = [], []

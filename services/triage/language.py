@@ -71,8 +71,11 @@ class LanguageDetector:
         """Load the model now rather than on the first Latin-script complaint."""
         _ = self._models
 
-    def detect(self, text: str, hint: str | None = None, votes: dict[str, int] | None = None) -> Detected:
-        """`votes`: how many lexicon terms of each language the text contains. When two or more were found
+    def detect(self, text: str, hint: str | None = None, votes: dict[str, int] | None = None,
+               markers: dict[str, int] | None = None) -> Detected:
+        """`markers`: how many language markers of each language the text holds; two or more for one
+        language, at least twice the next, settle it (romanised Nepali, Indonesian against Malay).
+        `votes`: how many lexicon terms of each language the text contains. When two or more were found
         and all of one language, that settles it without the model (true of every such case in the
         evaluation sets, and it halves the cost of Latin-script text)."""
         script = dominant_script(text) or "none"
@@ -80,6 +83,11 @@ class LanguageDetector:
             return Detected(hint.split("-")[0].lower(), script, "partner")
         if script in SCRIPT_LANGUAGE:
             return Detected(SCRIPT_LANGUAGE[script], script, "script")
+        if markers:
+            ranked = sorted(markers.values(), reverse=True)
+            top = ranked[0]
+            if top >= 2 and (len(ranked) == 1 or top >= 2 * ranked[1]):
+                return Detected(max(markers, key=lambda lang: (markers[lang], lang)), script, "markers")
         if votes and len(votes) == 1 and sum(votes.values()) >= 2:
             return Detected(next(iter(votes)), script, "lexicon")
         if script in self._models:

@@ -19,6 +19,8 @@ import yaml
 
 from services.triage.text import fold
 
+MARKER = "marker"  # a word that tells which language a text is in (language_markers.yaml), nothing else
+MARKERS_FILE = "language_markers.yaml"
 CUE_KINDS = ("negation", "negation_after", "hypothetical", "reported", "resolved", "boundary")
 GAP = " .. "
 GAP_CHARS = 30
@@ -71,6 +73,10 @@ class Lexicon:
                 if kind not in CUE_KINDS:
                     raise ValueError(f"{path.name}: unknown cue kind {kind!r}; expected one of {CUE_KINDS}")
                 terms.extend(_term(w, kind, language, is_cue=True) for w in words)
+        markers = directory.parent / MARKERS_FILE
+        if markers.exists():
+            for language, words in (yaml.safe_load(markers.read_text(encoding="utf-8")) or {}).items():
+                terms.extend(_term(w, MARKER, language, is_cue=True) for w in words)
         return cls(terms)
 
     def find(self, folded: str) -> list[Hit]:

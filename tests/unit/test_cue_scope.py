@@ -20,7 +20,7 @@ TOY = {
 
 
 class _English:
-    def detect(self, text, hint=None, votes=None):
+    def detect(self, text, hint=None, votes=None, markers=None):
         return Detected("en", "latin", "model")
 
 

@@ -1,0 +1,26 @@
+"""Language detection: script, markers, lexicon votes, model."""
+
+import pytest
+
+from services.common.settings import REPO_ROOT
+from services.triage.classify import Classifier, Ruleset
+
+CLASSIFIER = Classifier(Ruleset.load(REPO_ROOT / "config" / "triage"))
+
+
+@pytest.mark.parametrize(("text", "language"), [
+    ("นายจ้างไม่จ่ายเงินเดือนสามเดือนแล้ว", "th"),
+    ("ami Dubai te kaj kori, amar salary 3 mash dey nai, ki korbo?", "bn"),
+    ("malai company le 3 mahina dekhi talab diyena, ke garne hajur?", "ne"),
+    ("Majikan gak bayar gaji udah 3 bulan, saya bingung karena anak sakit.", "id"),
+    ("Majikan tak bayar gaji dah 3 bulan, saya nak balik kampung.", "ms"),
+    ("Je ne suis pas payé depuis trois mois et le patron garde mon passeport.", "fr"),
+    ("Toi bi chu giu ho chieu, khong tra luong hai thang roi.", "vi"),
+])
+def test_the_language_of_a_complaint_is_found(text, language):
+    assert CLASSIFIER.classify(text).language == language
+
+
+def test_a_partner_supplied_language_wins():
+    d = CLASSIFIER.classify("He hit me", language="tl")
+    assert d.language == "tl" and "partner" in d.reasons[0]
