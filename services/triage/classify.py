@@ -29,7 +29,6 @@ from services.triage.text import fold
 
 _QUESTION = re.compile(r"[?？؟]")
 _CLAUSE_END = re.compile(r"[.!?;\n।॥။၊។៕؟،]")
-_SENTENCE_END = re.compile(r"[.!?\n।॥။។៕؟]")
 
 
 @dataclass(frozen=True)
@@ -63,6 +62,7 @@ class Ruleset:
     combinations: tuple[Combination, ...]
     iris: dict[str, str]
     cue_window: int
+    framing_window: int
     after_window: int
     no_evidence: Urgency
     uncovered: Urgency
@@ -90,6 +90,7 @@ class Ruleset:
         return cls(
             version=policy["ruleset"], concepts=concepts, combinations=combinations, iris=policy.get("iris", {}),
             cue_window=int(policy["scope"]["cue_window_chars"]),
+            framing_window=int(policy["scope"].get("framing_window_chars", policy["scope"]["cue_window_chars"])),
             after_window=int(policy["scope"].get("after_window_chars", 12)),
             no_evidence=Urgency(policy["no_evidence"]["urgency"]),
             uncovered=Urgency(policy["uncovered_language"]["urgency"]),
@@ -187,23 +188,25 @@ class Classifier:
     def _scope(self, folded: str, concepts: list[Hit], cues: list[Hit],
                reasons: list[str]) -> tuple[list[Hit], list[tuple[Hit, str]]]:
         """Split concept hits into those that count and those a cue sets aside:
-        - negation, hypothetical, reported: a cue starting before the term, within the window, same clause;
+        - negation: a cue starting before the term, within the cue window, same clause;
+        - hypothetical, reported: the same, within the longer framing window ("I read that in Kuwait many
+          maids are locked in": the framing covers the clause);
         - negation_after: a cue right after the term, same clause (Bengali "মারে না", Khmer "… ទេ");
-        - resolved: a cue anywhere in the same sentence ("I got my passport back"), for high and medium
+        - resolved: a cue anywhere in the same clause ("I got my passport back"), for high and medium
           terms: a danger the writer mentions is never set aside as settled."""
         clause_ends = sorted([m.start() for m in _CLAUSE_END.finditer(folded)]
                              + [c.start for c in cues if c.term.kind == "boundary"])
-        sentence_ends = [m.start() for m in _SENTENCE_END.finditer(folded)]
         # A cue inside a concept term is part of its meaning ("not paid"), not a cue.
         scoping = [c for c in cues if c.term.kind not in ("boundary", MARKER)
                    and not any(h.start <= c.start and c.end <= h.end for h in concepts)]
-        window, after = self.rules.cue_window, self.rules.after_window
+        windows = {"negation": self.rules.cue_window, "hypothetical": self.rules.framing_window,
+                   "reported": self.rules.framing_window}
+        after = self.rules.after_window
         counted, set_aside = [], []
         for h in concepts:
             # Only a grievance can be settled: a danger is never set aside as resolved, nor are thanks.
             settles = self.rules.concepts[h.term.kind].urgency in (Urgency.high, Urgency.medium)
-            cue = next((c for c in scoping if _applies(c, h, window, after, settles, clause_ends, sentence_ends)),
-                       None)
+            cue = next((c for c in scoping if _applies(c, h, windows, after, settles, clause_ends)), None)
             if cue is None:
                 counted.append(h)
                 continue
@@ -214,17 +217,16 @@ class Classifier:
         return counted, set_aside
 
 
-def _applies(cue: Hit, h: Hit, window: int, after: int, settles: bool, clause_ends: list[int],
-             sentence_ends: list[int]) -> bool:
+def _applies(cue: Hit, h: Hit, windows: dict[str, int], after: int, settles: bool, clause_ends: list[int]) -> bool:
     kind = cue.term.kind
     if kind == "negation_after":
         return cue.start >= h.end - 1 and cue.start - h.end <= after and not _crosses(clause_ends, h.end, cue.start)
-    if kind == "resolved":
-        lo, hi = min(cue.start, h.start), max(cue.start, h.start)
-        return settles and not _crosses(sentence_ends, lo, hi)
+    if kind == "resolved":  # in the same clause: "salary received, but passport still held" stays high
+        lo, hi = min(cue.end, h.end), max(cue.start, h.start)
+        return settles and not _crosses(clause_ends, lo, hi)
     # A cue may run into the term it scopes ("no me" + "me pegan"), but must start before it.
     gap_from = min(cue.end, h.start)
-    return cue.start < h.start and h.start - cue.end <= window and not _crosses(clause_ends, gap_from, h.start)
+    return cue.start < h.start and h.start - cue.end <= windows[kind] and not _crosses(clause_ends, gap_from, h.start)
 
 
 def _crosses(boundaries: list[int], start: int, end: int) -> bool:

@@ -60,11 +60,17 @@ def test_a_hypothetical_turns_into_a_request_for_information(classify):
     assert d.urgency == Urgency.low and "information_request" in d.categories
 
 
-def test_a_resolved_matter_in_the_same_sentence_is_set_aside(classify):
-    d = classify("Thank you, my salary was late but it is paid now.")
+def test_a_resolved_matter_in_the_same_clause_is_set_aside(classify):
+    d = classify("Thank you, my salary was late and it is paid now.")
     assert d.urgency == Urgency.low and d.categories == ["other"]
-    other_sentence = classify("My salary is late. The agent gave it back to my friend.")
-    assert other_sentence.urgency == Urgency.high
+    assert classify("My salary is late. The agent gave it back to my friend.").urgency == Urgency.high
+    assert classify("My salary is paid now but the agent holds my passport.").urgency == Urgency.high
+
+
+def test_reported_speech_frames_its_whole_clause(classify):
+    d = classify("I read that in many houses in this city the employer holds my passport, is it true?")
+    assert d.urgency == Urgency.low and "information_request" in d.categories and not d.evidence
+    assert classify("I read that in many houses. He holds my passport").evidence
 
 
 def test_a_resolved_cue_never_sets_aside_a_critical_term(classify):
