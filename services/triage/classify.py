@@ -235,14 +235,18 @@ def _crosses(boundaries: list[int], start: int, end: int) -> bool:
 
 
 def _outermost(hits: list[Hit]) -> list[Hit]:
-    """Drop a hit that lies inside a longer hit of the same concept ("passport" in "took my passport")."""
+    """Drop a hit that lies inside a longer hit: the longer term is the more specific reading ("passport"
+    in "took my passport"; "never paid" in "overtime is never paid", which is unpaid overtime)."""
     kept: list[Hit] = []
-    reach: dict[str, int] = {}  # per concept, the furthest end of a kept hit
+    spans: set[tuple[int, int, str]] = set()
+    reach = -1  # the furthest end of a kept hit
     for h in sorted(hits, key=lambda h: (h.start, h.start - h.end)):  # longest first at each start
-        if reach.get(h.term.kind, -1) >= h.end:
-            continue
+        span = (h.start, h.end, h.term.kind)
+        if span in spans or reach > h.end or (reach == h.end and not any(s[:2] == span[:2] for s in spans)):
+            continue  # the same span may carry two concepts; a span inside a longer one carries none
         kept.append(h)
-        reach[h.term.kind] = max(reach.get(h.term.kind, -1), h.end)
+        spans.add(span)
+        reach = max(reach, h.end)
     return kept
 
 

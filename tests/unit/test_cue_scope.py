@@ -13,7 +13,8 @@ from services.triage.language import Detected
 TOY = {
     "language": "en",
     "terms": {"physical_violence": ["hits me", "beat*"], "wage_withholding": ["salary .. late"],
-              "document_retention": ["holds my passport"], "feedback": ["thank you"]},
+              "document_retention": ["holds my passport"], "feedback": ["thank you"],
+              "unpaid_overtime": ["overtime salary is late"]},
     "cues": {"negation": ["never", "no one"], "negation_after": ["no more"], "hypothetical": ["can he"],
              "reported": ["i read"], "resolved": ["gave it back", "is paid now"], "boundary": ["but"]},
 }
@@ -82,3 +83,8 @@ def test_a_prefix_terms_evidence_is_the_whole_word(classify):
     d = classify("They beat me and beating continues.")
     assert [e.term for e in d.evidence] == ["beat", "beating"]
     assert all(d.reasons)
+
+
+def test_a_term_inside_a_longer_term_of_another_concept_gives_way(classify):
+    d = classify("My overtime salary is late again.")
+    assert d.urgency == Urgency.medium and [e.concept for e in d.evidence] == ["unpaid_overtime"]
