@@ -21,6 +21,7 @@ from services.triage.text import fold
 
 MARKER = "marker"  # a word that tells which language a text is in (language_markers.yaml), nothing else
 MARKERS_FILE = "language_markers.yaml"
+LATIN, INDIC, OTHER = 0, 1, 2  # how a key's script bounds its matches
 CUE_KINDS = ("negation", "negation_after", "hypothetical", "reported", "resolved", "boundary")
 GAP = " .. "
 GAP_CHARS = 30
@@ -49,14 +50,18 @@ class Lexicon:
         # Per key: the terms it completes, split by whether the match may run on into a longer word
         # ("word*"). A gap term is looked at only when its last part matches, so a frequent first part
         # ("no .. paid") costs nothing until the rest of the term turns up.
-        refs: dict[str, tuple[list[int], list[int]]] = {}
-        for i, term in enumerate(terms):
-            for part in term.parts[:-1]:  # an inner part must be found, though it completes nothing
-                refs.setdefault(part, ([], []))
-            refs.setdefault(term.parts[-1], ([], []))[1 if term.prefix else 0].append(i)
+        refs: dict[str, tuple[list[Term], list[Term]]] = {}
+        inner: set[str] = set()
+        for term in terms:
+            inner.update(term.parts[:-1])  # an inner part must be found, though it completes nothing
+            refs.setdefault(term.parts[-1], ([], []))[1 if term.prefix else 0].append(term)
         self._automaton = ahocorasick.Automaton()
-        for key, (bounded, open_ended) in refs.items():
-            self._automaton.add_word(key, (key, len(key), tuple(bounded), tuple(open_ended)))
+        for key in sorted(inner | set(refs)):
+            bounded, open_ended = refs.get(key, ((), ()))
+            first = key[0]
+            script = LATIN if _is_latin(first) else INDIC if "\u0900" <= first <= "\u09ff" else OTHER
+            self._automaton.add_word(key, (key, len(key), script, key in inner,
+                                           tuple(bounded) + tuple(open_ended), tuple(open_ended)))
         self._automaton.make_automaton()
 
     @classmethod
@@ -84,29 +89,27 @@ class Lexicon:
         hits: list[Hit] = []
         if self._automaton.kind == ahocorasick.EMPTY:  # no terms at all: nothing to find
             return hits
-        seen: dict[str, list[tuple[int, int]]] = defaultdict(list)  # whole-word spans of each key so far
+        seen: dict[str, list[tuple[int, int]]] = defaultdict(list)  # whole-word spans of inner parts so far
         n = len(folded)
-        terms = self.terms
-        for last, (key, length, bounded, open_ended) in self._automaton.iter(folded):
+        for last, (key, length, script, is_inner, both, open_ended) in self._automaton.iter(folded):
             start, end = last - length + 1, last + 1
             whole = True
-            first = folded[start]
-            if first < "\u0250" or "\u1e00" <= first <= "\u1eff":  # Latin: words are space-delimited
+            if script == LATIN:  # words are space-delimited
                 if start > 0 and folded[start - 1].isalnum():
                     continue
                 whole = end >= n or not folded[end].isalnum()
-            elif "\u0900" <= first <= "\u09ff" and start > 0 and "\u0900" <= folded[start - 1] <= "\u09ff" \
+            elif script == INDIC and start > 0 and "\u0900" <= folded[start - 1] <= "\u09ff" \
                     and folded[start - 1] not in "\u0964\u0965":
                 continue  # Devanagari and Bengali separate words by spaces: a term starts a word ("थी" ≠ "साथी")
             if whole:
-                seen[key].append((start, end))
-                completes = bounded + open_ended if bounded else open_ended
+                if is_inner:
+                    seen[key].append((start, end))
+                completes = both
             else:
                 completes = open_ended
                 while end < n and folded[end].isalnum():  # "beat*" in "beating": the evidence is the word
                     end += 1
-            for i in completes:
-                term = terms[i]
+            for term in completes:
                 if len(term.parts) == 1:
                     hits.append(Hit(term, start, end))
                 else:
@@ -135,3 +138,7 @@ def _term(text: str, kind: str, language: str, *, is_cue: bool) -> Term:
     if not all(parts):
         raise ValueError(f"empty term in {language} lexicon: {text!r}")
     return Term(raw, kind, language, parts, prefix, is_cue)
+
+
+def _is_latin(ch: str) -> bool:
+    return ch < "\u0250" or "\u1e00" <= ch <= "\u1eff"
