@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import unicodedata
 
 
@@ -24,8 +25,13 @@ def _fold_table() -> dict[int, str]:
 FOLD = _fold_table()
 
 
+_FOLDABLE = re.compile("[" + re.escape("".join(map(chr, FOLD))) + "]")
+
+
 def fold(text: str) -> str:
     if text.isascii():  # most SMS-style text: lower() is the same fold, many times faster
         return text.lower()
+    if _FOLDABLE.search(text) is None:  # Thai, Khmer, Bengali… in lower-case company: nothing to fold
+        return text
     return text.translate(FOLD)  # every mapping is one character to one: offsets never shift
 
