@@ -25,7 +25,7 @@ from pydantic import TypeAdapter
 
 from schemas.models import Evidence, TriageDecision, Urgency
 from services.triage.language import LanguageDetector
-from services.triage.lexicon import MARKER, Hit, Lexicon
+from services.triage.lexicon import MARKER, MARKERS_FILE, Hit, Lexicon
 from services.triage.text import fold
 
 _EVIDENCE = TypeAdapter(list[Evidence])
@@ -63,9 +63,7 @@ class Ruleset:
     concepts: dict[str, Concept]
     combinations: tuple[Combination, ...]
     iris: dict[str, str]
-    cue_window: int
-    framing_window: int
-    after_window: int
+    windows: dict[str, int]  # per cue kind, how far (in characters) it reaches
     no_evidence: Urgency
     uncovered: Urgency
     minor_at_least: Urgency
@@ -91,18 +89,21 @@ class Ruleset:
                 raise ValueError(f"combination {combo.name} names unknown concepts {sorted(unknown)}")
         return cls(
             version=policy["ruleset"], concepts=concepts, combinations=combinations, iris=policy.get("iris", {}),
-            cue_window=int(policy["scope"]["cue_window_chars"]),
-            framing_window=int(policy["scope"].get("framing_window_chars", policy["scope"]["cue_window_chars"])),
-            after_window=int(policy["scope"].get("after_window_chars", 12)),
+            windows=_windows(policy["scope"]),
             no_evidence=Urgency(policy["no_evidence"]["urgency"]),
             uncovered=Urgency(policy["uncovered_language"]["urgency"]),
             minor_at_least=Urgency(policy["minor_involved"]["at_least"]),
             minor_with_harm=Urgency(policy["minor_involved"]["with_harm"]),
-            lexicon=Lexicon.load(directory / "lexicons", set(concepts)),
+            lexicon=Lexicon.load(directory / "lexicons", set(concepts), markers=directory / MARKERS_FILE),
         )
 
 
-Decision = TriageDecision
+def _windows(scope: dict) -> dict[str, int]:
+    negation = int(scope["cue_window_chars"])
+    framing = int(scope.get("framing_window_chars", negation))
+    return {"negation": negation, "hypothetical": framing, "reported": framing,
+            "negation_after": int(scope.get("after_window_chars", 12))}
+
 
 
 class Classifier:
@@ -111,7 +112,7 @@ class Classifier:
         self.detector = detector or LanguageDetector()
 
     def classify(self, text: str, *, language: str | None = None, urgency_hint: Urgency | None = None,
-                 minor_involved: bool = False) -> Decision:
+                 minor_involved: bool = False) -> TriageDecision:
         rules = self.rules
         text = unicodedata.normalize("NFC", text)
         folded = fold(text)
@@ -124,10 +125,9 @@ class Classifier:
             elif h.term.kind == MARKER:
                 markers[h.term.language] = markers.get(h.term.language, 0) + 1
         detected = self.detector.detect(text, hint=language, votes=votes, markers=markers)
-        lang = _refine_language(detected.language, detected.method, votes)
+        lang = detected.language
         covered = lang in rules.lexicon.languages
-        reasons = [f"language {lang} ({'partner' if detected.method == 'partner' else detected.method})"
-                   + ("" if covered else ": no lexicon covers it")]
+        reasons = [f"language {lang} ({detected.method})" + ("" if covered else ": no lexicon covers it")]
 
         concept_hits = [h for h in hits if not h.term.is_cue]
         counted, set_aside = self._scope(folded, concept_hits, [h for h in hits if h.term.is_cue], reasons)
@@ -184,7 +184,7 @@ class Classifier:
              for h in sorted(counted, key=lambda h: (h.start, h.end, h.term.kind))])
         says = ", ".join(rules.concepts[n].says for n in ordered[:4]) or "nothing recognised"
         summary = f"{urgency.value}: {says}" + (f" (ILO: {', '.join(indicators)})" if indicators else "")
-        return Decision(
+        return TriageDecision(
             urgency=urgency, categories=categories, indicators=list(indicators), iris_principles=iris, language=lang,
             needs_review=needs_review, reasons=reasons, evidence=evidence, ruleset=rules.version, summary=summary)
 
@@ -202,14 +202,11 @@ class Classifier:
         # A cue inside a concept term is part of its meaning ("not paid"), not a cue.
         scoping = [c for c in cues if c.term.kind not in ("boundary", MARKER)
                    and not any(h.start <= c.start and c.end <= h.end for h in concepts)]
-        windows = {"negation": self.rules.cue_window, "hypothetical": self.rules.framing_window,
-                   "reported": self.rules.framing_window}
-        after = self.rules.after_window
         counted, set_aside = [], []
         for h in concepts:
             # Only a grievance can be settled: a danger is never set aside as resolved, nor are thanks.
             settles = self.rules.concepts[h.term.kind].urgency in (Urgency.high, Urgency.medium)
-            cue = next((c for c in scoping if _applies(c, h, windows, after, settles, clause_ends)), None)
+            cue = next((c for c in scoping if _applies(c, h, self.rules.windows, settles, clause_ends)), None)
             if cue is None:
                 counted.append(h)
                 continue
@@ -220,10 +217,11 @@ class Classifier:
         return counted, set_aside
 
 
-def _applies(cue: Hit, h: Hit, windows: dict[str, int], after: int, settles: bool, clause_ends: list[int]) -> bool:
+def _applies(cue: Hit, h: Hit, windows: dict[str, int], settles: bool, clause_ends: list[int]) -> bool:
     kind = cue.term.kind
     if kind == "negation_after":
-        return cue.start >= h.end - 1 and cue.start - h.end <= after and not _crosses(clause_ends, h.end, cue.start)
+        return (cue.start >= h.end - 1 and cue.start - h.end <= windows[kind]
+                and not _crosses(clause_ends, h.end, cue.start))
     if kind == "resolved":  # in the same clause: "salary received, but passport still held" stays high
         lo, hi = min(cue.end, h.end), max(cue.start, h.start)
         return settles and not _crosses(clause_ends, lo, hi)
@@ -241,22 +239,16 @@ def _outermost(hits: list[Hit]) -> list[Hit]:
     """Drop a hit that lies inside a longer hit: the longer term is the more specific reading ("passport"
     in "took my passport"; "never paid" in "overtime is never paid", which is unpaid overtime)."""
     kept: list[Hit] = []
-    spans: set[tuple[int, int, str]] = set()
+    spans: set[tuple[int, int]] = set()
+    concepts: set[tuple[int, int, str]] = set()
     reach = -1  # the furthest end of a kept hit
     for h in sorted(hits, key=lambda h: (h.start, h.start - h.end)):  # longest first at each start
-        span = (h.start, h.end, h.term.kind)
-        if span in spans or reach > h.end or (reach == h.end and not any(s[:2] == span[:2] for s in spans)):
+        inside = reach > h.end or (reach == h.end and (h.start, h.end) not in spans)
+        if inside or (h.start, h.end, h.term.kind) in concepts:
             continue  # the same span may carry two concepts; a span inside a longer one carries none
         kept.append(h)
-        spans.add(span)
+        spans.add((h.start, h.end))
+        concepts.add((h.start, h.end, h.term.kind))
         reach = max(reach, h.end)
     return kept
 
-
-def _refine_language(language: str, method: str, votes: dict[str, int]) -> str:
-    """Romanised Nepali, Hindi or Bengali reads as Latin-script text to a model; if the model's language
-    recognised none of the words and another lexicon recognised at least two, take that one."""
-    if method != "model" or votes.get(language, 0) or not votes:
-        return language
-    best, n = max(votes.items(), key=lambda kv: (kv[1], kv[0]))
-    return best if n >= 2 else language

@@ -14,9 +14,9 @@ from typing import IO
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from schemas.models import Urgency
+from schemas.models import TriageDecision, Urgency
 from services.common.directory import Directory, load_yaml
-from services.triage.classify import Classifier, Decision, Ruleset
+from services.triage.classify import Classifier, Ruleset
 from services.triage.evaluation import Report, load_examples
 from services.triage.routing import CaseFacts, RoutingPolicy, route
 
@@ -36,7 +36,7 @@ class ClassifyInput(BaseModel):
     consent_share_contact: bool = False
 
 
-def decision_json(item_id: str | int, d: Decision) -> dict:
+def decision_json(item_id: str | int, d: TriageDecision) -> dict:
     return {"id": item_id, **d.model_dump(mode="json")}
 
 
@@ -45,7 +45,7 @@ class Router:
     policy: RoutingPolicy
     directory: Directory
 
-    def routes(self, item: ClassifyInput, d: Decision) -> dict:
+    def routes(self, item: ClassifyInput, d: TriageDecision) -> dict:
         facts = CaseFacts(d.urgency, tuple(d.categories), item.country_of_work, item.country_of_origin,
                           item.sector, d.language, item.employer, item.recruiter, item.consent_share_contact,
                           datetime.now(UTC))

@@ -93,5 +93,15 @@ class LanguageDetector:
         if script in self._models:
             # The first couple of sentences identify a language as well as the whole text, at a fraction of
             # the cost: the model's time grows with the length of what it reads.
-            return Detected(self._models[script].classify(text[:MODEL_SAMPLE_CHARS])[0], script, "model")
+            guess = self._models[script].classify(text[:MODEL_SAMPLE_CHARS])[0]
+            return Detected(_romanised(guess, votes or {}), script, "model")
         return Detected("und", script, "none")
+
+
+def _romanised(guess: str, votes: dict[str, int]) -> str:
+    """Romanised Nepali, Hindi or Bengali reads as Latin-script text to a model; if the model's language
+    recognised none of the words and another lexicon recognised at least two, take that one."""
+    if votes.get(guess, 0) or not votes:
+        return guess
+    best, n = max(votes.items(), key=lambda kv: (kv[1], kv[0]))
+    return best if n >= 2 else guess

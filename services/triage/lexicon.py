@@ -65,7 +65,7 @@ class Lexicon:
         self._automaton.make_automaton()
 
     @classmethod
-    def load(cls, directory: Path, concepts: set[str]) -> Lexicon:
+    def load(cls, directory: Path, concepts: set[str], markers: Path | None = None) -> Lexicon:
         terms: list[Term] = []
         for path in sorted(directory.glob("*.yaml")):
             data = yaml.safe_load(path.read_text(encoding="utf-8"))
@@ -78,8 +78,7 @@ class Lexicon:
                 if kind not in CUE_KINDS:
                     raise ValueError(f"{path.name}: unknown cue kind {kind!r}; expected one of {CUE_KINDS}")
                 terms.extend(_term(w, kind, language, is_cue=True) for w in words)
-        markers = directory.parent / MARKERS_FILE
-        if markers.exists():
+        if markers is not None and markers.exists():
             for language, words in (yaml.safe_load(markers.read_text(encoding="utf-8")) or {}).items():
                 terms.extend(_term(w, MARKER, language, is_cue=True) for w in words)
         return cls(terms)

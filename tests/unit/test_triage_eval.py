@@ -13,9 +13,9 @@ from services.common.settings import REPO_ROOT
 DATA = REPO_ROOT / "tests" / "data" / "triage"
 
 
-def run_eval(*args: str) -> subprocess.CompletedProcess:
+def run_eval(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "services.cli", "eval", *args], capture_output=True, text=True,
-                          cwd=REPO_ROOT, timeout=300)
+                          cwd=REPO_ROOT, timeout=300, env={**os.environ, **(env or {})})
 
 
 def test_every_language_is_in_the_evaluation_set_with_enough_examples():
@@ -38,7 +38,6 @@ def test_the_gate_fails_when_the_rules_lose_their_words(tmp_path: Path):
     (triage / "lexicons").mkdir(parents=True)
     (triage / "policy.yaml").write_text((REPO_ROOT / "config" / "triage" / "policy.yaml").read_text())
     (triage / "lexicons" / "en.yaml").write_text(yaml.safe_dump({"language": "en", "terms": {}}))
-    done = subprocess.run([sys.executable, "-m", "services.cli", "eval"], capture_output=True, text=True,
-                          cwd=REPO_ROOT, timeout=300, env={**os.environ, "GRIEVANCE_CONFIG_DIR": str(tmp_path)})
+    done = run_eval(env={"GRIEVANCE_CONFIG_DIR": str(tmp_path)})
     assert done.returncode == 1
     assert "critical recall" in done.stderr
