@@ -65,12 +65,15 @@ CONSENT = Topic(
 )
 ALERTS = Topic(
     "operator.alerts", "org.grievance.operator.alert.v1", m.OperatorAlert, "case_ref",
-    "triage", "Something an operator must see now: a critical case, no responder available.",
+    "every service", "Something an operator must see now: a critical case, no responder available, a case that"
+    " triage could not decide, a dead letter, a delivery given up, the broker's state lost.",
 )
 
 ALL: tuple[Topic, ...] = (SUBMISSIONS, RECEIVED, REJECTED, TRIAGED, ROUTED, DELIVERED, FAILED, DIRECTORY, CONSENT,
                           ALERTS)
 BY_NAME = {t.name: t for t in ALL}
+# Every consumer group of the pipeline; each has a dead-letter topic `<group>.dlq`.
+CONSUMER_GROUPS = ("intake-submissions", "intake-status", "triage", "notifier")
 BY_EVENT_TYPE = {t.event_type: t for t in ALL}
 
 

@@ -5,31 +5,54 @@ rows, dead letters included) → commit the database → commit the offsets. Off
 automatically, so a crash before the offset commit replays the batch, and the processed-event ids make
 the replay a no-op: at-least-once delivery with idempotent handling.
 
-A record the handler cannot parse or validate goes to `<group>.dlq` with the original key, value and
-headers, plus headers naming where it came from and why it failed (Spring Kafka's `kafka_dlt-*` names,
-values as text); the loop moves on. Database or broker outages are not the record's fault: the batch is
-rolled back, the consumer seeks back, and the loop retries after a pause.
+A record that is malformed at the edge (an id too long, NUL or control characters in it, headers that
+are not text) or that the handler cannot parse, validate or process goes to `<group>.dlq` with the
+original key, value and headers, plus headers naming where it came from and why it failed (Spring
+Kafka's `kafka_dlt-*` names, values as text), is kept in `<schema>.dead_letters`, and raises an
+operator alert; the loop moves on. Its processed-event claim is rolled back with it, so once the cause
+is fixed `grievance replay` puts it through.
+
+Dependency outages (PostgreSQL, the broker) are not the record's fault: the batch is rolled back, the
+consumer starts again from its committed offsets, and the loop retries with a growing pause while
+readiness says it is retrying. Anything else that escapes (a bug) is retried a few times; a loop that
+still cannot go on asks the process to exit non-zero, so a supervisor restarts it.
 """
 
 from __future__ import annotations
 
 import hashlib
-import os
+import re
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import cached_property
 
-from kafka.errors import KafkaError
 from kafka.structs import OffsetAndMetadata, TopicPartition
 from psycopg2.extras import Json
 
-from schemas import topics
+from schemas import envelope, topics
 from schemas.envelope import Headers, Message, header
+from schemas.models import OperatorAlert, Urgency
 from services.common import db
 from services.common import logging as log
+from services.common.errors import is_transient, safe_text
+from services.common.health import LoopHealth
 from services.common.kafka import consumer as make_consumer
 from services.common.outbox import enqueue, headers_to_json
 from services.common.settings import Settings
+
+MAX_ID_CHARS = 200
+MAX_HEADERS = 64
+MAX_HEADER_BYTES = 8192
+_ID_CHARS = re.compile(r"^[\x21-\x7e]+$")  # printable ASCII, no spaces: what ids are made of
+# Topics whose records hold a grievance (or its routing): a dead letter there is a case at risk.
+GRIEVANCE_TOPICS = {topics.SUBMISSIONS.name, topics.RECEIVED.name, topics.ROUTED.name}
+
+
+class MalformedRecord(ValueError):
+    """The record breaks the envelope rules before any handler sees it."""
 
 
 @dataclass(frozen=True)
@@ -41,17 +64,49 @@ class Incoming:
     value: bytes | None
     headers: Headers
 
-    @property
+    @cached_property
+    def problem(self) -> str | None:
+        """Why the record is malformed at the edge, or None."""
+        if len(self.headers) > MAX_HEADERS:
+            return f"{len(self.headers)} headers; at most {MAX_HEADERS}"
+        for k, v in self.headers:
+            if len(k) > 256 or "\x00" in k or len(v or b"") > MAX_HEADER_BYTES:
+                return f"header {k[:40]!r} is too long or holds NUL"
+        for name in ("ce_id", "ce_source", "ce_type"):
+            raw = next((v for k, v in self.headers if k == name), None)
+            if raw is None:
+                continue
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                return f"{name} is not UTF-8"
+            if not text or len(text) > MAX_ID_CHARS or not _ID_CHARS.match(text):
+                return f"{name} must be 1–{MAX_ID_CHARS} printable ASCII characters"
+        if self.key is not None and len(self.key) > 1024:
+            return f"key is {len(self.key)} bytes; at most 1024"
+        return None
+
+    @cached_property
     def event_id(self) -> str:
-        """The CloudEvents id; without one (a partner sent plain JSON), a digest of the record's bytes.
+        """The CloudEvents id; without a valid one (a partner sent plain JSON), a digest of the record.
 
         Not the record's offset: offsets start again when a topic is recreated, contents do not, and
         byte-identical records are the same submission anyway."""
         ce_id = header(self.headers, "ce_id")
-        if ce_id:
+        if ce_id and self.problem is None:
             return ce_id
         digest = hashlib.sha256(self.topic.encode() + b"\0" + (self.key or b"") + b"\0" + (self.value or b""))
         return "sha256:" + digest.hexdigest()
+
+    @cached_property
+    def dedupe_key(self) -> str:
+        """What makes a record a repeat: its id within its source and key (the partner, on the submissions
+        topic), so one partner reusing another's ids never makes the other's submission vanish."""
+        if self.event_id.startswith("sha256:"):
+            return self.event_id
+        source = header(self.headers, "ce_source") or ""
+        key = (self.key or b"").decode("utf-8", "backslashreplace")
+        return f"{source} {key} {self.event_id}"
 
 
 # handler(cursor, fresh records of a batch) -> messages to publish. It raises for bad input and never
@@ -87,51 +142,84 @@ def dead_letter(group: str, record: Incoming, exc: BaseException) -> Message:
         ("kafka_dlt-original-offset", str(record.offset)),
         ("kafka_dlt-original-consumer-group", group),
         ("kafka_dlt-exception-fqcn", f"{type(exc).__module__}.{type(exc).__qualname__}"),
-        ("kafka_dlt-exception-message", str(exc)[:2000]),
+        ("kafka_dlt-exception-message", safe_text(exc)),
     ]
     headers = list(record.headers) + [(k, v.encode()) for k, v in error_headers]
     return Message(topics.dlq(group), record.key, record.value or b"", headers)
 
 
+def dead_letter_alert(service: str, group: str, record: Incoming, exc: BaseException) -> Message:
+    """An operator alert for a dead letter; the case it names, if its key is a case reference."""
+    key = (record.key or b"").decode("utf-8", "replace")
+    case_ref = key if re.fullmatch(r"GRV-[0-9A-Z]{12}", key) else None
+    holds_case = record.topic in GRIEVANCE_TOPICS
+    alert = OperatorAlert(
+        case_ref=case_ref, kind="dead_letter", urgency=Urgency.high if holds_case else Urgency.medium,
+        message=(f"{group} set aside a record of {record.topic} (partition {record.partition}, offset "
+                 f"{record.offset}): {type(exc).__name__}: {safe_text(exc, 300)}"
+                 + ("; it may hold a grievance: inspect and requeue it" if holds_case else "")),
+        raised_at=datetime.now(UTC), service=service, topic=record.topic, event_id=safe_text(record.event_id, 200))
+    return envelope.encode(topics.ALERTS, alert, source=service,
+                           id=envelope.event_id("dead-letter-alert", group, record.dedupe_key))
+
+
 class ConsumerLoop(threading.Thread):
     def __init__(self, *, schema: str, group: str, topic_names: list[str], handler: Handler,
-                 settings: Settings, stop: threading.Event, on_commit: Callable[[], None] = lambda: None):
+                 settings: Settings, stop: threading.Event, on_commit: Callable[[], None] = lambda: None,
+                 on_fatal: Callable[[str], None] = lambda reason: None):
         super().__init__(name=f"{group}-consumer", daemon=True)
         self.schema, self.group, self.topic_names = schema, group, topic_names
         self.handler, self.settings, self.stop, self.on_commit = handler, settings, stop, on_commit
-        self.assigned = False
+        self.on_fatal = on_fatal
+        self.health = LoopHealth(self.name)
         self.processed = self.dead_lettered = self.duplicates = 0
+        self.restart = threading.Event()  # set by the broker watchdog: rejoin from the committed offsets
+        self._pruned_at = 0.0
         self.logger = log.get().bind(component="consumer", group=group)
+
+    @property
+    def assigned(self) -> bool:
+        return self.health.assigned
 
     def run(self) -> None:
         conn = consumer = None
         while not self.stop.is_set():
             try:
-                conn = conn or db.connect(self.settings.database_url)
+                if self.restart.is_set():
+                    self.restart.clear()
+                    conn, consumer = self._reset(conn, consumer)
+                conn = conn or db.connect(self.settings.database_url, retries=1)
                 consumer = consumer or make_consumer(self.settings, self.group, self.topic_names)
                 batch = consumer.poll(timeout_ms=200)
-                self.assigned = bool(consumer.assignment())
+                self.health.polled(bool(consumer.assignment()))
                 if batch:
                     self._process(conn, consumer, batch)
-            except (KafkaError, *db.TRANSIENT) as exc:
-                self.logger.warning("consumer_retry", error=repr(exc))
+                self._prune(conn)
+            except Exception as exc:
+                transient = is_transient(exc)
+                self.health.failed(exc, transient)
+                self.logger.warning("consumer_retry", error=safe_text(repr(exc), 500), transient=transient,
+                                    failures=self.health.failures)
                 conn, consumer = self._reset(conn, consumer)
-                self.stop.wait(1.0)
-        if consumer is not None:
-            consumer.close(autocommit=False)
-        if conn is not None:
-            conn.close()
+                if self.health.hopeless(self.settings.loop_max_failures):
+                    self.logger.error("consumer_gave_up", error=safe_text(repr(exc), 500))
+                    self.on_fatal(f"{self.name}: {type(exc).__name__}: {safe_text(exc, 300)}")
+                    break
+                self.stop.wait(self.health.backoff_s())
+        self._reset(conn, consumer)
+        self.health.stopped()
 
     @staticmethod
     def _reset(conn, consumer) -> tuple[None, None]:
         # Closing without committing means the uncommitted batch is fetched again after reconnecting.
-        try:
-            if consumer is not None:
-                consumer.close(autocommit=False)
-            if conn is not None:
-                conn.close()
-        except Exception:
-            pass
+        for closable in (consumer, conn):
+            try:
+                if closable is consumer and consumer is not None:
+                    consumer.close(autocommit=False)
+                elif closable is not None:
+                    closable.close()
+            except Exception:
+                pass
         return None, None
 
     def _process(self, conn: db.Connection, consumer, batch) -> None:
@@ -147,6 +235,8 @@ class ConsumerLoop(threading.Thread):
             self._transact(conn, records, careful=True)
         if self.settings.crash_after_db_commit == self.group:
             self.logger.warning("fault_injected_crash_after_db_commit")
+            import os
+
             os._exit(70)
         consumer.commit({
             TopicPartition(tp.topic, tp.partition): OffsetAndMetadata(recs[-1].offset + 1, "", -1)
@@ -157,57 +247,97 @@ class ConsumerLoop(threading.Thread):
 
     def _transact(self, conn: db.Connection, records: list[Incoming], *, careful: bool) -> None:
         with db.transaction(conn) as cur:
-            fresh_ids = self._claim(cur, records)
-            fresh = []
-            for rec in records:
-                if rec.event_id in fresh_ids:
-                    fresh_ids.discard(rec.event_id)  # a second copy in the same batch is a duplicate too
-                    fresh.append(rec)
-            self.duplicates += len(records) - len(fresh)
             if careful:
-                out = [m for rec in fresh for m in self._handle_one(cur, rec)]
+                out = [m for rec in records for m in self._handle_one(cur, rec)]
             else:
+                if any(rec.problem for rec in records):
+                    raise _RecordFailed("a record is malformed")
+                fresh = self._fresh(cur, records)
                 out = self._handle_all(cur, fresh)
             enqueue(cur, self.schema, out)
 
-    def _claim(self, cur: db.Cursor, records: list[Incoming]) -> set[str]:
-        """Record every event id of the batch as processed; returns the ids seen for the first time."""
-        ids = list(dict.fromkeys(r.event_id for r in records))
+    def _fresh(self, cur: db.Cursor, records: list[Incoming]) -> list[Incoming]:
+        """The records whose ids are claimed now for the first time; repeats are logged and counted."""
+        keys = list(dict.fromkeys(r.dedupe_key for r in records))
         cur.execute(
             f"INSERT INTO {self.schema}.processed_events (consumer_group, event_id)"
             " SELECT %s, unnest(%s::text[]) ON CONFLICT DO NOTHING RETURNING event_id",
-            (self.group, ids),
+            (self.group, keys),
         )
-        return {row[0] for row in cur.fetchall()}
+        claimed = {row[0] for row in cur.fetchall()}
+        fresh = []
+        for rec in records:
+            if rec.dedupe_key in claimed:
+                claimed.discard(rec.dedupe_key)  # a second copy in the same batch is a duplicate too
+                fresh.append(rec)
+            else:
+                self._duplicate(rec)
+        return fresh
+
+    def _duplicate(self, rec: Incoming) -> None:
+        self.duplicates += 1
+        self.logger.info("duplicate_dropped", reason="event already processed by this group", topic=rec.topic,
+                         partition=rec.partition, offset=rec.offset, event_id=safe_text(rec.event_id, 200))
 
     def _handle_all(self, cur: db.Cursor, records: list[Incoming]) -> list[Message]:
         if not records:
             return []
         try:
             return self.handler(cur, records)
-        except (KafkaError, *db.TRANSIENT):
-            raise
         except Exception as exc:
+            if is_transient(exc):
+                raise
             raise _RecordFailed from exc
 
     def _handle_one(self, cur: db.Cursor, rec: Incoming) -> list[Message]:
+        # The claim is inside the savepoint: a dead-lettered record is not marked processed, so a replay
+        # of it once the cause is fixed goes through.
         cur.execute("SAVEPOINT record")
         try:
+            if rec.problem:
+                raise MalformedRecord(rec.problem)
+            if not self._fresh(cur, [rec]):
+                cur.execute("RELEASE SAVEPOINT record")
+                return []
             messages = self.handler(cur, [rec])
-        except (KafkaError, *db.TRANSIENT):
-            raise
-        except Exception as exc:  # the record's fault: keep it, dead-letter it, move on
+        except Exception as exc:
+            if is_transient(exc):
+                raise
             cur.execute("ROLLBACK TO SAVEPOINT record")
-            self.dead_lettered += 1
-            self.logger.warning("dead_lettered", topic=rec.topic, partition=rec.partition, event_id=rec.event_id,
-                                offset=rec.offset, error_class=type(exc).__name__, error=str(exc)[:500])
-            cur.execute(
-                f"INSERT INTO {self.schema}.dead_letters (consumer_group, topic, kafka_partition,"
-                " kafka_offset, key, value, headers, error_class, error_message)"
-                " VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s)",
-                (self.group, rec.topic, rec.partition, rec.offset, rec.key, rec.value,
-                 Json(headers_to_json(rec.headers)), type(exc).__name__, str(exc)[:2000]),
-            )
-            return [dead_letter(self.group, rec, exc)]
+            return self._set_aside(cur, rec, exc)
         cur.execute("RELEASE SAVEPOINT record")
         return messages
+
+    def _set_aside(self, cur: db.Cursor, rec: Incoming, exc: BaseException) -> list[Message]:
+        """Keep the record, publish it to the dead-letter topic and alert, once per record: a batch
+        replayed after a crash, or a requeued record that fails again, only counts another attempt."""
+        self.dead_lettered += 1
+        self.logger.warning("dead_lettered", topic=rec.topic, partition=rec.partition, offset=rec.offset,
+                            event_id=safe_text(rec.event_id, 200), error_class=type(exc).__name__,
+                            error=safe_text(exc, 500))
+        cur.execute(
+            f"INSERT INTO {self.schema}.dead_letters (consumer_group, dedupe_key, topic, kafka_partition,"
+            " kafka_offset, key, value, headers, error_class, error_message)"
+            " VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)"
+            " ON CONFLICT (consumer_group, dedupe_key) DO UPDATE SET attempts = EXCLUDED.attempts"
+            f" + {self.schema}.dead_letters.attempts, error_message = EXCLUDED.error_message,"
+            " last_failed_at = now() RETURNING attempts",
+            (self.group, safe_text(rec.dedupe_key, 600), rec.topic, rec.partition, rec.offset, rec.key, rec.value,
+             Json(headers_to_json(rec.headers)), type(exc).__name__, safe_text(exc)),
+        )
+        if cur.fetchone()[0] > 1:
+            return []
+        return [dead_letter(self.group, rec, exc), dead_letter_alert(self.schema, self.group, rec, exc)]
+
+    def _prune(self, conn: db.Connection) -> None:
+        """Forget processed-event ids older than the retention window (longer than any replay), hourly."""
+        if time.monotonic() - self._pruned_at < 3600:
+            return
+        with db.transaction(conn) as cur:
+            cur.execute(f"DELETE FROM {self.schema}.processed_events WHERE consumer_group = %s"
+                        " AND processed_at < now() - make_interval(days => %s)",
+                        (self.group, self.settings.processed_retention_days))
+            if cur.rowcount:
+                self.logger.info("processed_ids_pruned", count=cur.rowcount,
+                                 older_than_days=self.settings.processed_retention_days)
+        self._pruned_at = time.monotonic()

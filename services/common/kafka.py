@@ -1,4 +1,4 @@
-"""Kafka clients with the settings every service shares, and topic creation."""
+"""Kafka clients with the settings every service shares, topic creation, and the broker watch."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from kafka.admin import NewTopic
 from kafka.errors import TopicAlreadyExistsError
 
 from schemas import topics
+from services.common import logging as log
 from services.common.settings import Settings
 
 CLIENT_DEFAULTS = {"request_timeout_ms": 30_000}
@@ -35,6 +36,9 @@ def consumer(settings: Settings, group: str, topic_names: list[str], **overrides
         "heartbeat_interval_ms": max(500, settings.kafka_session_timeout_ms // 4),
         "max_poll_records": settings.kafka_max_poll_records,
         "fetch_max_wait_ms": 100,
+        # Topics are ours to create, with our partition counts; a consumer must never create one.
+        "allow_auto_create_topics": False,
+        "metadata_max_age_ms": 10_000,  # notice recreated topics and new partitions within seconds
         **CLIENT_DEFAULTS,
     }
     config.update(overrides)
@@ -43,20 +47,63 @@ def consumer(settings: Settings, group: str, topic_names: list[str], **overrides
     return c
 
 
-def ensure_topics(settings: Settings, groups: list[str], partitions: int = 3) -> list[str]:
+def ensure_topics(settings: Settings, groups: list[str] | tuple[str, ...] = topics.CONSUMER_GROUPS,
+                  partitions: int | None = None, admin: KafkaAdminClient | None = None) -> list[str]:
     """Create every registry topic and every group's dead-letter topic; returns the names created."""
     names = [t.name for t in topics.ALL] + [topics.dlq(g) for g in groups]
-    admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers, request_timeout_ms=30_000)
+    own = admin is None
+    admin = admin or KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers, request_timeout_ms=30_000)
     try:
         existing = set(admin.list_topics())
-        missing = [n for n in names if n not in existing]
         created = []
-        for name in missing:
+        for name in (n for n in names if n not in existing):
             try:
-                admin.create_topics([NewTopic(name, partitions, 1)])
+                admin.create_topics([NewTopic(name, partitions or settings.kafka_partitions, 1)])
                 created.append(name)
             except TopicAlreadyExistsError:
                 pass
         return created
     finally:
-        admin.close()
+        if own:
+            admin.close()
+
+
+class BrokerWatch:
+    """Notices that the broker lost our topics: one missing, or recreated under a new topic id.
+
+    Kafka keeps topics across restarts; the bundled in-memory broker does not, and a real cluster can
+    lose a topic to an operator's mistake. Either way, what was on the topic is gone and consumers'
+    offsets point nowhere: the caller re-creates the topics and publishes its retained events again."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers, request_timeout_ms=10_000)
+        self.seen: dict[str, str | None] = {}  # topic name -> topic id when last seen
+        self.warned: set[str] = set()
+
+    def check(self) -> list[str]:
+        """What changed since the last check, as sentences; empty when all is as before."""
+        described = {t["name"]: t for t in self.admin.describe_topics([t.name for t in topics.ALL])}
+        problems = []
+        for topic in topics.ALL:
+            found = described.get(topic.name) or {}
+            topic_id = str(found["topic_id"]) if found.get("error_code") == 0 and found.get("topic_id") else None
+            if topic_id is None:
+                problems.append(f"topic {topic.name} is missing")
+            elif topic.name in self.seen and self.seen[topic.name] not in (None, topic_id):
+                problems.append(f"topic {topic.name} was recreated")
+            elif len(found["partitions"]) != self.settings.kafka_partitions and topic.name not in self.warned:
+                self.warned.add(topic.name)
+                log.get().warning("topic_partitions_differ", topic=topic.name, partitions=len(found["partitions"]),
+                                  declared=self.settings.kafka_partitions)
+            self.seen[topic.name] = topic_id
+        return problems
+
+    def repair(self) -> list[str]:
+        created = ensure_topics(self.settings, admin=self.admin)
+        self.seen.clear()
+        self.check()
+        return created
+
+    def close(self) -> None:
+        self.admin.close()

@@ -2,26 +2,34 @@
 consumer loops, an outbox relay and any background workers in threads, all stopped on SIGTERM.
 
 uvicorn turns SIGTERM/SIGINT into a graceful shutdown; the lifespan's exit then sets the stop flag,
-lets each loop finish and commit its batch, drains the outbox, and closes.
+lets each loop finish and commit its batch, drains the outbox, and closes. A loop that cannot go on
+(`fail`) stops the process the same way, with exit status 1, so a supervisor restarts it.
+
+Readiness tells the truth: every loop reports whether it is running, retrying after a failure, or has
+not completed a cycle for a minute, and the answer is 503 with the reason whenever one is not running.
 """
 
 from __future__ import annotations
 
 import contextlib
 import signal
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 import uvicorn
 from fastapi import APIRouter, FastAPI
 from fastapi.responses import JSONResponse
 
+from schemas import envelope, topics
+from schemas.models import OperatorAlert, Urgency
 from services.common import db
 from services.common import logging as log
 from services.common.consumer import ConsumerLoop, Handler
-from services.common.outbox import OutboxRelay
+from services.common.outbox import OutboxRelay, enqueue
 from services.common.settings import Settings
 
 
@@ -42,14 +50,44 @@ class Service:
     routers: list[APIRouter] = field(default_factory=list)
     stop: threading.Event = field(default_factory=threading.Event)
     threads: list[threading.Thread] = field(default_factory=list)
+    exit_code: int = 0
+    server: uvicorn.Server | None = None
 
     def __post_init__(self) -> None:
-        self.relay = OutboxRelay(self.name, self.settings, self.stop)
+        self.relay = OutboxRelay(self.name, self.settings, self.stop, on_broker_lost=self.broker_lost,
+                                 on_fatal=self.fail)
         self.loops = [
             ConsumerLoop(schema=self.name, group=c.group, topic_names=c.topics, handler=c.handler,
-                         settings=self.settings, stop=self.stop, on_commit=self.relay.wake.set)
+                         settings=self.settings, stop=self.stop, on_commit=self.relay.wake.set, on_fatal=self.fail)
             for c in self.consumers
         ]
+
+    def fail(self, reason: str) -> None:
+        """A loop cannot go on: stop everything and exit non-zero, so the supervisor starts us again."""
+        log.get().error("service_failed", reason=reason)
+        self.exit_code = 1
+        self.stop.set()
+        if self.server is not None:
+            self.server.should_exit = True
+
+    def broker_lost(self, problems: list[str]) -> None:
+        """The broker lost our topics (the relay has recreated them and is publishing again): every
+        consumer rejoins, so it reads the recreated topics from their start, and operators hear of it."""
+        for loop in self.loops:
+            loop.restart.set()
+        alert = OperatorAlert(kind="broker_state_lost", urgency=Urgency.high, service=self.name,
+                              message=f"{self.name}: {'; '.join(problems)[:500]}. Topics recreated; "
+                              "events kept in the outbox published again; partner submissions not yet "
+                              "consumed may be lost: ask partners to resubmit unacknowledged ones.",
+                              raised_at=datetime.now(UTC))
+        conn = db.connect(self.settings.database_url, retries=3)
+        try:
+            with db.transaction(conn) as cur:
+                enqueue(cur, self.name, [envelope.encode(topics.ALERTS, alert, source=self.name,
+                                                         id=envelope.event_id("broker-lost", self.name,
+                                                                              alert.raised_at.isoformat()))])
+        finally:
+            conn.close()
 
     def start(self) -> None:
         self.threads = [self.relay, *self.loops, *(make(self) for make in self.workers)]
@@ -66,9 +104,16 @@ class Service:
 
     def ready(self) -> dict[str, bool]:
         checks = {"database": _database_ok(self.settings.database_url), "outbox": self.relay.healthy}
-        checks.update({f"consumer:{loop.group}": loop.assigned for loop in self.loops})
+        checks.update({f"consumer:{loop.group}": loop.health.ready() and loop.assigned for loop in self.loops})
         checks.update({f"thread:{t.name}": t.is_alive() for t in self.threads})
+        for t in self.threads:
+            health = getattr(t, "health", None)
+            if health is not None and t not in self.loops and t is not self.relay:
+                checks[f"worker:{t.name}"] = health.ready()
         return checks
+
+    def loop_reports(self) -> dict[str, dict]:
+        return {t.name: {**t.health.report(), **_counts(t)} for t in self.threads if hasattr(t, "health")}
 
     def app(self) -> FastAPI:
         @asynccontextmanager
@@ -87,7 +132,8 @@ class Service:
         def readyz() -> JSONResponse:
             checks = self.ready()
             ok = all(checks.values())
-            return JSONResponse({"ready": ok, "checks": checks}, status_code=200 if ok else 503)
+            return JSONResponse({"ready": ok, "checks": checks, "loops": self.loop_reports()},
+                                status_code=200 if ok else 503)
 
         for router in self.routers:
             app.include_router(router)
@@ -96,7 +142,10 @@ class Service:
     def run(self) -> None:
         config = uvicorn.Config(self.app(), host=self.settings.http_host, port=self.settings.http_port,
                                 log_level="warning", timeout_graceful_shutdown=10)
-        _GracefulServer(config).run()
+        self.server = _GracefulServer(config)
+        self.server.run()
+        if self.exit_code:
+            sys.exit(self.exit_code)
 
 
 class _GracefulServer(uvicorn.Server):
@@ -108,6 +157,11 @@ class _GracefulServer(uvicorn.Server):
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, self.handle_exit)
         yield
+
+
+def _counts(thread: threading.Thread) -> dict[str, int]:
+    names = ("processed", "dead_lettered", "duplicates", "published", "republished", "sent")
+    return {n: getattr(thread, n) for n in names if isinstance(getattr(thread, n, None), int)}
 
 
 def _database_ok(url: str) -> bool:

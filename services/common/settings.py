@@ -20,6 +20,7 @@ class Settings:
     data_key: str = ""  # Fernet key for contact details at rest
     kafka_session_timeout_ms: int = 6000
     kafka_max_poll_records: int = 500
+    kafka_partitions: int = 3  # of every topic we create
     http_host: str = "127.0.0.1"
     http_port: int = 8080
     webhook_timeout_s: float = 5.0
@@ -27,6 +28,13 @@ class Settings:
     delivery_backoff_s: float = 2.0
     delivery_concurrency: int = 16
     log_level: str = "info"
+    # A loop that fails this many cycles in a row for a reason other than a dependency outage exits the
+    # process (non-zero), so its supervisor restarts it.
+    loop_max_failures: int = 5
+    # Processed-event ids are kept this long: longer than any topic retention or replay.
+    processed_retention_days: int = 30
+    # Published outbox rows are kept this long, so what a broker loses can be published again.
+    outbox_retention_hours: int = 24
     # Shared secret for service-to-service calls (the notifier asking intake for contact details).
     internal_token: str = ""
     intake_url: str = "http://127.0.0.1:8080"

@@ -7,6 +7,7 @@ we lost (a crash between its 2xx and our commit) drops the repeat.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
@@ -19,10 +20,12 @@ import httpx
 import psycopg2.extras
 
 from schemas import envelope, topics
-from schemas.models import NotificationDelivered, NotificationFailed
+from schemas.models import NotificationDelivered, NotificationFailed, OperatorAlert, Urgency
 from services.common import db, signing
 from services.common import logging as log
 from services.common.directory import Directory
+from services.common.errors import is_transient, safe_text
+from services.common.health import LoopHealth
 from services.common.outbox import enqueue
 from services.common.settings import Settings
 from services.notifier.payload import with_contact
@@ -49,7 +52,7 @@ class Result:
     status: str
     retry_at: datetime | None
     delivered_at: datetime | None
-    message: envelope.Message
+    messages: list[envelope.Message]
 
 
 class DeliveryWorker(threading.Thread):
@@ -60,6 +63,9 @@ class DeliveryWorker(threading.Thread):
             settings, directory, stop, on_commit, batch)
         self.wake = threading.Event()
         self._local = threading.local()
+        self.health = LoopHealth(self.name)
+        self.sent = 0
+        self.on_fatal: Callable[[str], None] = lambda reason: None
         self.logger = log.get().bind(component="delivery")
 
     def run(self) -> None:
@@ -67,16 +73,26 @@ class DeliveryWorker(threading.Thread):
         with ThreadPoolExecutor(self.settings.delivery_concurrency) as pool:
             while not self.stop.is_set():
                 try:
-                    conn = conn or db.connect(self.settings.database_url)
-                    if self.deliver_due(conn, pool) == 0:
+                    conn = conn or db.connect(self.settings.database_url, retries=1)
+                    done = self.deliver_due(conn, pool)
+                    self.health.ok()
+                    if done == 0:
                         self.wake.wait(0.25)
                         self.wake.clear()
-                except db.TRANSIENT as exc:
-                    self.logger.warning("delivery_db_error", error=repr(exc))
+                except Exception as exc:  # the worker must outlive any exception; state is in the database
+                    transient = is_transient(exc)
+                    self.health.failed(exc, transient)
+                    self.logger.warning("delivery_loop_error", error=safe_text(repr(exc), 500), transient=transient)
+                    with contextlib.suppress(Exception):
+                        conn and conn.close()
                     conn = None
-                    self.stop.wait(1.0)
+                    if self.health.hopeless(self.settings.loop_max_failures):
+                        self.on_fatal(f"{self.name}: {type(exc).__name__}: {safe_text(exc, 300)}")
+                        break
+                    self.stop.wait(self.health.backoff_s())
         if conn is not None:
             conn.close()
+        self.health.stopped()
 
     def deliver_due(self, conn: db.Connection, pool: ThreadPoolExecutor) -> int:
         with db.transaction(conn) as cur:
@@ -87,7 +103,7 @@ class DeliveryWorker(threading.Thread):
             rows = cur.fetchall()
             if not rows:
                 return 0
-            outcomes = list(pool.map(lambda r: self.send(r[2], r[3]), rows))
+            outcomes = list(pool.map(lambda r: self.send_safely(r[2], r[3]), rows))
             now = datetime.now(UTC)
             results = [self.result(row, outcome, now) for row, outcome in zip(rows, outcomes, strict=True)]
             psycopg2.extras.execute_values(
@@ -100,9 +116,17 @@ class DeliveryWorker(threading.Thread):
                 " FROM (VALUES %s) AS v(id, status, attempt, retry_at, delivered_at) WHERE d.id = v.id",
                 [(r.delivery_id, r.status, r.attempt, r.retry_at, r.delivered_at) for r in results],
                 template="(%s, %s, %s, %s::timestamptz, %s::timestamptz)")
-            enqueue(cur, "notifier", [r.message for r in results])
+            enqueue(cur, "notifier", [m for r in results for m in r.messages])
+        self.sent += len(rows)
         self.on_commit()
         return len(rows)
+
+    def send_safely(self, recipient: str, payload: dict) -> Outcome:
+        """An attempt that raised (bad directory data, a bug) is a failed attempt, retried like any other."""
+        try:
+            return self.send(recipient, payload)
+        except Exception as exc:
+            return Outcome(None, f"{type(exc).__name__}: {safe_text(exc, 400)}", 0)
 
     def client(self) -> httpx.Client:
         """One keep-alive client per sending thread: a shared pool's lock costs more than it saves."""
@@ -142,7 +166,7 @@ class DeliveryWorker(threading.Thread):
 
     def result(self, row: tuple, outcome: Outcome, now: datetime) -> Result:
         """The new state of a delivery after one attempt, and the event that says so."""
-        delivery_id, case_ref, recipient, _payload, attempts = row
+        delivery_id, case_ref, recipient, payload, attempts = row
         attempt = attempts + 1
         if outcome.ok:
             event = NotificationDelivered(case_ref=case_ref, recipient=recipient, channel="webhook",
@@ -150,7 +174,7 @@ class DeliveryWorker(threading.Thread):
             message = envelope.encode(topics.DELIVERED, event, source=SOURCE,
                                       id=envelope.event_id("delivered", case_ref, recipient))
             self.logger.info("delivered", case_ref=case_ref, recipient=recipient, attempt=attempt)
-            return Result(delivery_id, attempt, "delivered", None, now, message)
+            return Result(delivery_id, attempt, "delivered", None, now, [message])
         retry_at = next_attempt(attempt, now, base_s=self.settings.delivery_backoff_s,
                                 max_attempts=self.settings.delivery_max_attempts)
         self.logger.warning("delivery_failed", case_ref=case_ref, recipient=recipient, attempt=attempt,
@@ -160,4 +184,12 @@ class DeliveryWorker(threading.Thread):
                                    next_attempt_at=retry_at, failed_at=now)
         message = envelope.encode(topics.FAILED, event, source=SOURCE,
                                   id=envelope.event_id("failed", case_ref, recipient, str(attempt)))
-        return Result(delivery_id, attempt, "pending" if retry_at else "failed", retry_at, None, message)
+        messages = [message]
+        if retry_at is None:  # given up: a person must find another way to reach this partner
+            alert = OperatorAlert(case_ref=case_ref, kind="delivery_failed",
+                                  urgency=Urgency((payload.get("case") or {}).get("urgency") or "high"),
+                                  message=f"delivery to {recipient} failed after {attempt} attempts: {outcome.error}",
+                                  raised_at=now, service=SOURCE)
+            messages.append(envelope.encode(topics.ALERTS, alert, source=SOURCE,
+                                            id=envelope.event_id("delivery-failed-alert", case_ref, recipient)))
+        return Result(delivery_id, attempt, "pending" if retry_at else "failed", retry_at, None, messages)

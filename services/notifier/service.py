@@ -37,6 +37,7 @@ def build(settings: Settings) -> Service:
     partners = DirectoryCache(settings.database_url).get
     service = Service("notifier", settings, consumers=[ConsumerSpec(GROUP, [topics.ROUTED.name], routed_handler)])
     worker = DeliveryWorker(settings, partners, service.stop, on_commit=service.relay.wake.set)
+    worker.on_fatal = service.fail
     service.workers.append(lambda _svc: worker)
     # Wake the delivery worker as soon as new deliveries are committed.
     for loop in service.loops:

@@ -11,14 +11,25 @@ import psycopg2.extras
 from psycopg2.extras import Json
 
 from schemas import envelope, topics
-from schemas.models import CaseRouted, CaseView, GrievanceReceived, GrievanceTriaged, OperatorAlert
+from schemas.models import (
+    CaseRouted,
+    CaseView,
+    GrievanceReceived,
+    GrievanceTriaged,
+    OperatorAlert,
+    Recipient,
+    TriageDecision,
+    Urgency,
+)
 from services.common import db
 from services.common import logging as log
 from services.common.consumer import Incoming
 from services.common.directory import Directory, DirectoryCache
+from services.common.errors import is_transient, safe_text
 from services.common.names import entity_key
 from services.common.runtime import ConsumerSpec, Service
 from services.common.settings import Settings
+from services.common.shield import conflict, disclosure_for
 from services.triage import admin
 from services.triage.classify import Classifier, Ruleset
 from services.triage.routing import CaseFacts, Route, RoutingPolicy, route
@@ -55,13 +66,31 @@ def facts_of(case: GrievanceReceived, triaged: GrievanceTriaged, at: datetime) -
 
 
 def triage(case: GrievanceReceived, config: TriageConfig, now: datetime) -> Outcome:
-    """The whole decision for one case, as the events it produces. Pure but for the directory's reads."""
-    decision = config.classifier.classify(case.text, language=case.language, urgency_hint=case.urgency_hint,
-                                          minor_involved=case.minor_involved)
+    """The whole decision for one case, as the events it produces. Pure but for the directory's reads.
+
+    Never stops a case: if classification raises, the case is `high` (or the partner's hint, if higher)
+    and needs review; if routing raises, the configured fallback partner receives it. Either way an
+    operator alert names what went wrong. Only a dependency outage propagates (the batch is retried)."""
+    failures: list[str] = []
+    try:
+        decision = config.classifier.classify(case.text, language=case.language, urgency_hint=case.urgency_hint,
+                                              minor_involved=case.minor_involved)
+    except Exception as exc:
+        if is_transient(exc):
+            raise
+        failures.append(f"classification failed ({type(exc).__name__}: {safe_text(exc, 200)})")
+        decision = unread_decision(case, config, failures[-1])
     sla = config.sla.deadlines(decision.urgency, case.received_at)
     triaged = GrievanceTriaged(**dict(decision), case_ref=case.case_ref, partner_id=case.partner_id, sla=sla,
                                triaged_at=now)
-    chosen: Route = route(facts_of(case, triaged, now), config.directory(), config.routing)
+    directory = config.directory()
+    try:
+        chosen: Route = route(facts_of(case, triaged, now), directory, config.routing)
+    except Exception as exc:
+        if is_transient(exc):
+            raise
+        failures.append(f"routing failed ({type(exc).__name__}: {safe_text(exc, 200)})")
+        chosen = fallback_route(case, directory, config.routing, failures[-1])
     view = CaseView(
         case_ref=case.case_ref, subject_ref=case.subject_ref, submitted_by=case.partner_id, text=case.text,
         language=decision.language, urgency=decision.urgency, categories=decision.categories,
@@ -71,9 +100,34 @@ def triage(case: GrievanceReceived, config: TriageConfig, now: datetime) -> Outc
     )
     routed = CaseRouted(case_ref=case.case_ref, rule=chosen.rule, recipients=chosen.recipients,
                         excluded=chosen.excluded, case=view, routed_at=now)
+    raised = chosen.alerts + [("triage_failed", f"{f}; sent to {chosen.recipients[0].partner_id}")
+                              for f in failures]
     alerts = [OperatorAlert(case_ref=case.case_ref, kind=kind, urgency=decision.urgency, message=message,
-                            raised_at=now) for kind, message in chosen.alerts]
+                            raised_at=now, service=SOURCE) for kind, message in raised]
     return Outcome(triaged, routed, alerts)
+
+
+def unread_decision(case: GrievanceReceived, config: TriageConfig, why: str) -> TriageDecision:
+    """What a case the classifier could not read is: high at least, and a person must look at it."""
+    hint = case.urgency_hint if case.urgency_hint and case.urgency_hint.rank > Urgency.high.rank else Urgency.high
+    return TriageDecision(
+        urgency=hint, categories=[], indicators=[], iris_principles=[], language=case.language or "und",
+        needs_review=True, reasons=[why + ": high until a person reads it"], evidence=[],
+        ruleset=config.classifier.rules.version, summary="Not triaged automatically: needs review")
+
+
+def fallback_route(case: GrievanceReceived, directory: Directory, policy: RoutingPolicy, why: str) -> Route:
+    """The configured fallback partner, shield and consent applied; raises if it cannot take the case
+    (the record is then dead-lettered, which alerts too)."""
+    partner = directory.get(policy.fallback)
+    if partner is None:
+        raise LookupError(f"{why}, and the fallback partner {policy.fallback!r} is not in the directory")
+    if barred := conflict(partner, case.employer, case.recruiter):
+        raise LookupError(f"{why}, and the fallback partner {partner.id} {barred}")
+    level, note = disclosure_for(partner, case.consent_share_contact)
+    reason = f"{why}: the configured fallback" + (f" ({note})" if note else "")
+    return Route("fallback", [Recipient(partner_id=partner.id, kind=partner.kind, role="primary",
+                                        disclosure=level, reason=reason)])
 
 
 def entity_rows(case: GrievanceReceived, urgency: str) -> list[tuple]:

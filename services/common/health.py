@@ -1,0 +1,54 @@
+"""What each background loop tells readiness: alive, working, retrying or stuck, and why."""
+
+from __future__ import annotations
+
+import time
+
+from services.common.errors import safe_text
+
+STALL_S = 60.0  # a loop that has not completed a cycle for this long is stuck, whatever it says
+
+
+class LoopHealth:
+    """Updated by one loop thread, read by the readiness probe. Plain attributes: a torn read only
+    ever shows the previous state of one field."""
+
+    def __init__(self, name: str):
+        self.name = name
+        self.state = "starting"  # starting, running, retrying, stopped
+        self.assigned = False
+        self.failures = 0  # consecutive failed cycles
+        self.bugs = 0  # consecutive failed cycles whose cause was not a dependency outage
+        self.last_error: str | None = None
+        self.last_ok = time.monotonic()
+
+    def polled(self, assigned: bool) -> None:
+        self.assigned = assigned
+        self.ok()
+
+    def ok(self) -> None:
+        self.state, self.failures, self.bugs, self.last_ok = "running", 0, 0, time.monotonic()
+
+    def failed(self, exc: BaseException, transient: bool) -> None:
+        self.state = "retrying"
+        self.failures += 1
+        self.bugs = 0 if transient else self.bugs + 1
+        self.last_error = safe_text(f"{type(exc).__name__}: {exc}", 300)
+
+    def stopped(self) -> None:
+        self.state = "stopped"
+
+    def hopeless(self, max_bugs: int) -> bool:
+        """The same non-dependency failure again and again: only a fresh process can help."""
+        return self.bugs >= max_bugs
+
+    def backoff_s(self) -> float:
+        return min(30.0, 0.5 * 2 ** min(self.failures, 6))
+
+    def ready(self) -> bool:
+        return self.state == "running" and time.monotonic() - self.last_ok < STALL_S
+
+    def report(self) -> dict:
+        return {"state": self.state if time.monotonic() - self.last_ok < STALL_S or self.state != "running"
+                else "stalled", "failures": self.failures, "last_error": self.last_error,
+                "seconds_since_ok": round(time.monotonic() - self.last_ok, 1)}
