@@ -245,12 +245,25 @@ class ConsentChanged(_Strict):
     changed_at: datetime
 
 
+AlertKind = Literal[
+    "critical_case",  # a case an operator should see now
+    "no_available_responder",  # nobody able to respond at this hour
+    "triage_failed",  # classification or routing raised: the case went to the fallback partner
+    "delivery_failed",  # a delivery gave up
+    "dead_letter",  # a record was set aside; it may hold a grievance
+    "broker_state_lost",  # the broker lost topics or offsets; what we published was re-driven
+]
+
+
 class OperatorAlert(_Strict):
-    case_ref: CaseRef
-    kind: Literal["critical_case", "no_available_responder", "delivery_failed"]
+    case_ref: CaseRef | None = Field(None, description="None when the record at fault names no case")
+    kind: AlertKind
     urgency: Urgency
     message: str
     raised_at: datetime
+    service: str | None = Field(None, description="The service that raised it")
+    topic: str | None = Field(None, description="For dead letters: the record's original topic")
+    event_id: str | None = Field(None, description="For dead letters: the record's event id or digest")
 
 
 class NotificationDelivered(_Strict):
