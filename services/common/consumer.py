@@ -37,7 +37,7 @@ from schemas.envelope import Headers, Message, header
 from schemas.models import OperatorAlert, Urgency
 from services.common import db
 from services.common import logging as log
-from services.common.errors import is_transient, safe_text
+from services.common.errors import is_record_fault, is_transient, safe_text
 from services.common.health import LoopHealth
 from services.common.kafka import consumer as make_consumer
 from services.common.outbox import enqueue, headers_to_json
@@ -285,7 +285,7 @@ class ConsumerLoop(threading.Thread):
         try:
             return self.handler(cur, records)
         except Exception as exc:
-            if is_transient(exc):
+            if not is_record_fault(exc):
                 raise
             raise _RecordFailed from exc
 
@@ -301,7 +301,7 @@ class ConsumerLoop(threading.Thread):
                 return []
             messages = self.handler(cur, [rec])
         except Exception as exc:
-            if is_transient(exc):
+            if not is_record_fault(exc):
                 raise
             cur.execute("ROLLBACK TO SAVEPOINT record")
             return self._set_aside(cur, rec, exc)

@@ -27,6 +27,22 @@ def is_transient(exc: BaseException) -> bool:
     return False
 
 
+# SQLSTATE classes that mean our schema or the server is wrong, not the record: undefined table or
+# column, insufficient privilege, invalid transaction state, internal and system errors.
+_SYSTEMIC_SQLSTATE_CLASSES = ("42", "25", "XX", "58", "3F", "3D", "0A")
+
+
+def is_systemic(exc: BaseException) -> bool:
+    """True when exc would fail every record alike: dead-lettering them all would hide the real fault."""
+    code = getattr(exc, "pgcode", None) if isinstance(exc, psycopg2.Error) else None
+    return code is not None and code.startswith(_SYSTEMIC_SQLSTATE_CLASSES)
+
+
+def is_record_fault(exc: BaseException) -> bool:
+    """True when the record at hand is to blame: set it aside and go on with the others."""
+    return not is_transient(exc) and not is_systemic(exc)
+
+
 def safe_text(value: object, limit: int = 2000) -> str:
     """Text PostgreSQL and JSON can hold: no NUL, no unpaired surrogates, bounded."""
     text = str(value)[:limit].replace("\x00", "\\x00")

@@ -25,7 +25,7 @@ from services.common import db
 from services.common import logging as log
 from services.common.consumer import Incoming
 from services.common.directory import Directory, DirectoryCache
-from services.common.errors import is_transient, safe_text
+from services.common.errors import is_record_fault, safe_text
 from services.common.names import entity_key
 from services.common.runtime import ConsumerSpec, Service
 from services.common.settings import Settings
@@ -76,7 +76,7 @@ def triage(case: GrievanceReceived, config: TriageConfig, now: datetime) -> Outc
         decision = config.classifier.classify(case.text, language=case.language, urgency_hint=case.urgency_hint,
                                               minor_involved=case.minor_involved)
     except Exception as exc:
-        if is_transient(exc):
+        if not is_record_fault(exc):
             raise
         failures.append(f"classification failed ({type(exc).__name__}: {safe_text(exc, 200)})")
         decision = unread_decision(case, config, failures[-1])
@@ -87,7 +87,7 @@ def triage(case: GrievanceReceived, config: TriageConfig, now: datetime) -> Outc
     try:
         chosen: Route = route(facts_of(case, triaged, now), directory, config.routing)
     except Exception as exc:
-        if is_transient(exc):
+        if not is_record_fault(exc):
             raise
         failures.append(f"routing failed ({type(exc).__name__}: {safe_text(exc, 200)})")
         chosen = fallback_route(case, directory, config.routing, failures[-1])
