@@ -13,12 +13,14 @@ import re
 import threading
 import time
 from datetime import datetime
+from functools import cache
 from pathlib import Path
 from typing import Literal
-from zoneinfo import ZoneInfo
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, available_timezones
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from schemas.models import Disclosure, Urgency
 from services.common.names import entity_key
@@ -31,24 +33,91 @@ PartnerKind = Literal[
 ]
 
 
+Day = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+DAYS: tuple[Day, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_HHMM = re.compile(r"^(?:[01]\d|2[0-3]):[0-5]\d$")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+# Names zoneinfo lists that are no place: `localtime` is whatever the host is set to.
+_NOT_PLACES = frozenset({"localtime", "Factory"})
+
+
+@cache
+def _zone_names() -> frozenset[str]:
+    return frozenset(available_timezones()) - _NOT_PLACES
+
+
+def _minutes(hhmm: str) -> int:
+    hours, minutes = hhmm.split(":")
+    return int(hours) * 60 + int(minutes)
+
+
 class Webhook(BaseModel):
     model_config = ConfigDict(extra="forbid")
     url: str
     secret: str = Field(min_length=16)
 
+    @field_validator("url")
+    @classmethod
+    def _absolute_http_url(cls, url: str) -> str:
+        # Checked after ${ENV} expansion: an unset variable without a default leaves a relative URL, refused here.
+        try:
+            parts = urlsplit(url)
+            parts.port  # noqa: B018 - raises ValueError for a malformed port
+        except ValueError as exc:
+            raise ValueError(f"{url!r} is not a URL: {exc}") from None
+        if parts.scheme not in ("http", "https") or not parts.hostname or any(c.isspace() for c in url):
+            raise ValueError(f"{url!r} is not an absolute http(s) URL with a host, e.g. https://partner.example/hook")
+        return url
+
 
 class WorkingHours(BaseModel):
+    """Local opening hours. `start` > `end` is an overnight window (22:00–06:00): it opens on each of `days`
+    and runs past midnight into the next day. `end` may be 24:00; `start` == `end` is refused (for
+    round-the-clock service set `available_24_7`)."""
+
     model_config = ConfigDict(extra="forbid")
     timezone: str = Field(description="IANA name, e.g. Asia/Kuala_Lumpur")
-    days: list[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]] = Field(
-        default_factory=lambda: ["mon", "tue", "wed", "thu", "fri"])
-    start: str = Field("09:00", pattern=r"^\d{2}:\d{2}$")
-    end: str = Field("17:00", pattern=r"^\d{2}:\d{2}$")
+    days: list[Day] = Field(default_factory=lambda: ["mon", "tue", "wed", "thu", "fri"], min_length=1,
+                            description="The days a window starts on")
+    start: str = Field("09:00", description="HH:MM, 00:00–23:59, local time")
+    end: str = Field("17:00", description="HH:MM, 00:00–24:00, local time; before start: the next day")
+
+    @field_validator("timezone")
+    @classmethod
+    def _iana_zone(cls, name: str) -> str:
+        if name not in _zone_names():
+            raise ValueError(f"{name!r} is not an IANA time zone name (e.g. Europe/Zurich, Asia/Kuala_Lumpur)")
+        ZoneInfo(name)  # the name is listed; loading it must work too
+        return name
+
+    @field_validator("start", "end", mode="before")
+    @classmethod
+    def _hhmm(cls, value: object, info: ValidationInfo) -> object:
+        if isinstance(value, int) and not isinstance(value, bool):
+            # YAML 1.1 reads an unquoted 17:00 as the base-60 number 1020.
+            raise ValueError(f"got the number {value}: quote the time, e.g. '{value // 60:02d}:{value % 60:02d}'")
+        if not isinstance(value, str):
+            return value  # pydantic's own type error
+        if not (_HHMM.match(value) or (info.field_name == "end" and value == "24:00")):
+            allowed = "00:00–24:00" if info.field_name == "end" else "00:00–23:59"
+            raise ValueError(f"{value!r} is not a time HH:MM in {allowed}")
+        return value
+
+    @model_validator(mode="after")
+    def _window(self) -> WorkingHours:
+        if self.start == self.end:
+            raise ValueError(f"start and end are both {self.start}: an empty or a round-the-clock window? "
+                             "For round-the-clock service set available_24_7: true")
+        return self
 
     def open_at(self, moment: datetime) -> bool:
         local = moment.astimezone(ZoneInfo(self.timezone))
-        day = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")[local.weekday()]
-        return day in self.days and self.start <= local.strftime("%H:%M") < self.end
+        now, start, end = local.hour * 60 + local.minute, _minutes(self.start), _minutes(self.end)
+        today, yesterday = DAYS[local.weekday()], DAYS[local.weekday() - 1]
+        if start < end:
+            return today in self.days and start <= now < end
+        # Overnight: the evening belongs to today's window, the small hours to the one that opened yesterday.
+        return (today in self.days and now >= start) or (yesterday in self.days and now < end)
 
 
 class Partner(BaseModel):
@@ -74,11 +143,25 @@ class Partner(BaseModel):
     iris_certified: bool = Field(False, description="For recruitment agencies: IRIS-certified")
     api_key_sha256: str | None = None
     webhook: Webhook | None = None
-    email: str | None = None
+    email: str | None = Field(None, max_length=200)
+
+    @field_validator("email")
+    @classmethod
+    def _plausible_email(cls, email: str | None) -> str | None:
+        if email is not None and not _EMAIL.match(email):
+            raise ValueError(f"{email!r} is not an email address, e.g. cases@partner.example")
+        return email
 
     def available_at(self, moment: datetime) -> bool:
-        """Able to respond now: a 24/7 service, or within its working hours."""
-        return self.available_24_7 or (self.working_hours is not None and self.working_hours.open_at(moment))
+        """Able to respond now: a 24/7 service, or within its working hours. Never raises: hours that cannot
+        be read (a record built without validation) make the partner unavailable, so routing looks for
+        someone else instead of failing the case."""
+        if self.available_24_7:
+            return True
+        try:
+            return self.working_hours is not None and self.working_hours.open_at(moment)
+        except Exception:
+            return False
 
     def entity_keys(self) -> set[str]:
         """Name keys of what this organisation is or acts for (see services.common.names)."""
@@ -86,10 +169,15 @@ class Partner(BaseModel):
 
     def redacted(self) -> dict:
         """The record without secrets, for APIs, events and logs."""
-        data = self.model_dump(mode="json")
-        if data.get("webhook"):
-            data["webhook"]["secret"] = "***"
-        return data
+        return redact(self.model_dump(mode="json"))
+
+
+def redact(record: dict) -> dict:
+    """A partner record (as JSON) without secrets; also for a stored record that no longer validates."""
+    data = dict(record)
+    if isinstance(data.get("webhook"), dict):
+        data["webhook"] = {**data["webhook"], "secret": "***"}
+    return data
 
 
 class Directory(BaseModel):

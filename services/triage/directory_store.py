@@ -5,11 +5,12 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from psycopg2.extras import Json
+from pydantic import ValidationError
 
 from schemas import envelope, topics
 from schemas.models import DirectoryChanged
 from services.common import db
-from services.common.directory import Directory, Partner
+from services.common.directory import Directory, Partner, redact
 
 SOURCE = "triage"
 
@@ -26,16 +27,16 @@ def upsert(cur: db.Cursor, partner: Partner, actor: str) -> envelope.Message | N
     record = partner.model_dump(mode="json")
     if row is not None and row[0] == record:
         return None
-    before = Partner.model_validate(row[0]) if row else None
+    before = _as_now(row[0]) if row else None
     version = row[1] + 1 if row else 1
     cur.execute(
         "INSERT INTO triage.partners (id, record, version, updated_by) VALUES (%s,%s,%s,%s)"
         " ON CONFLICT (id) DO UPDATE SET record = EXCLUDED.record, version = EXCLUDED.version,"
         " updated_by = EXCLUDED.updated_by, updated_at = now()",
         (partner.id, Json(record), version, actor))
-    changed = sorted(k for k in record if before is None or before.model_dump(mode="json").get(k) != record[k])
+    changed = sorted(k for k in record if before is None or before.get(k) != record[k])
     return _changed(cur, partner.id, "updated" if before else "created", actor, version, changed,
-                    before.redacted() if before else None, partner.redacted())
+                    redact(before) if before else None, partner.redacted())
 
 
 def delete(cur: db.Cursor, partner_id: str, actor: str) -> envelope.Message | None:
@@ -43,8 +44,7 @@ def delete(cur: db.Cursor, partner_id: str, actor: str) -> envelope.Message | No
     row = cur.fetchone()
     if row is None:
         return None
-    before = Partner.model_validate(row[0])
-    return _changed(cur, partner_id, "deleted", actor, row[1] + 1, [], before.redacted(), None)
+    return _changed(cur, partner_id, "deleted", actor, row[1] + 1, [], redact(_as_now(row[0])), None)
 
 
 def sync(cur: db.Cursor, directory: Directory, actor: str, *, prune: bool = False) -> list[envelope.Message]:
@@ -55,6 +55,15 @@ def sync(cur: db.Cursor, directory: Directory, actor: str, *, prune: bool = Fals
         cur.execute("SELECT id FROM triage.partners")
         messages += [m for (pid,) in cur.fetchall() if pid not in keep and (m := delete(cur, pid, actor))]
     return messages
+
+
+def _as_now(stored: dict) -> dict:
+    """A stored record as the model reads it today. One stored before a validation rule existed (a time zone
+    that is no IANA name) is taken as stored: replacing or deleting it is how it gets fixed."""
+    try:
+        return Partner.model_validate(stored).model_dump(mode="json")
+    except ValidationError:
+        return stored
 
 
 def _changed(cur: db.Cursor, partner_id: str, action: str, actor: str, version: int, fields: list[str],

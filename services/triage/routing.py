@@ -4,6 +4,8 @@ Pure code over data: ordered rules (config/routing.yaml) and the partner directo
 conditions hold and that finds a primary recipient decides. The identity shield's rules (services.common.shield)
 apply here: an organisation that is, or acts for, the employer or recruiter named in the complaint never
 receives the case, and each recipient's disclosure level is capped by its kind and the worker's consent.
+A critical case (and any case of a rule with `available_now`) always reaches a partner able to respond at
+that hour, or raises `no_available_responder` when the directory has none.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import yaml
 from schemas.models import Excluded, Recipient, Urgency
 from services.common.directory import Directory, Partner
 from services.common.names import entity_key
-from services.common.shield import conflict, disclosure_for
+from services.common.shield import EMPLOYER_SIDE_KINDS, conflict, disclosure_for
 
 
 @dataclass(frozen=True)
@@ -107,6 +109,9 @@ class Route:
     alerts: list[tuple[str, str]] = field(default_factory=list)  # (kind, message)
 
 
+Covering = list[tuple[Partner, tuple[int, str]]]  # partners that cover a case, with coverage()'s answer
+
+
 def coverage(partner: Partner, facts: CaseFacts) -> tuple[int, str] | None:
     """How closely a partner covers a case (higher is closer) and why; None if it does not."""
     if not partner.receives_cases or facts.urgency not in partner.urgencies:
@@ -142,12 +147,22 @@ def coverage(partner: Partner, facts: CaseFacts) -> tuple[int, str] | None:
     return score, ", ".join(why or ["covers every country"])
 
 
+@dataclass(frozen=True)
+class _View:
+    """The directory as one case sees it: whom the shield bars, and who covers the case."""
+    facts: CaseFacts
+    directory: Directory
+    barred: frozenset[str]
+    covering: Covering
+
+
 def route(facts: CaseFacts, directory: Directory, policy: RoutingPolicy) -> Route:
     excluded = [Excluded(partner_id=p.id, reason=why) for p in directory.partners
                 if (why := conflict(p, facts.employer, facts.recruiter))]
-    barred = {e.partner_id for e in excluded}
+    barred = frozenset(e.partner_id for e in excluded)
     covering = [(p, c) for p in directory.partners
                 if p.id not in barred and (c := coverage(p, facts)) is not None]
+    view = _View(facts, directory, barred, covering)
     alerts = []
     if facts.urgency in policy.alert_urgencies:
         alerts.append(("critical_case", f"{facts.urgency.value} case: {', '.join(facts.categories)}"))
@@ -158,35 +173,69 @@ def route(facts: CaseFacts, directory: Directory, policy: RoutingPolicy) -> Rout
                         key=lambda pc: (-pc[1][0], rule.primary_kinds.index(pc[0].kind)))
         if not ranked:
             continue
-        recipients: list[Recipient] = []
-        primary, why = ranked[0][0], ranked[0][1][1]
-        if rule.available_now and facts.at is not None and not primary.available_at(facts.at):
-            now = [(p, c) for p, c in covering if p.available_at(facts.at)]
-            now.sort(key=lambda pc: (-pc[1][0], pc[0].kind not in rule.primary_kinds))
-            if now:
-                closest = primary
-                primary, why = now[0][0], f"{now[0][1][1]}; able to respond now (" + (
-                    "24/7" if now[0][0].available_24_7 else "in working hours") + f"), {closest.id} is not"
-                recipients.append(_recipient(closest, facts, "copy", rule, ranked[0][1][1] + "; outside its hours"))
-            else:
-                alerts.append(("no_available_responder", f"no partner able to respond now; {primary.id} notified"))
-        recipients.insert(0, _recipient(primary, facts, "primary", rule, why))
+        head, (closest, (_, why)) = f"rule {rule.name} ({rule.describe(facts)})", ranked[0]
+        recipients, alert = _answered_now(view, closest, f"{closest.kind} that {why}", head, rule.primary_kinds,
+                                          rule.available_now)
         chosen = {r.partner_id for r in recipients}
         copies = sorted(((p, c) for p, c in covering if p.kind in rule.copy_kinds
                          and p.id not in chosen and p.id != policy.fallback), key=lambda pc: -pc[1][0])
-        room = max(0, rule.max_copies - (len(recipients) - 1))
-        recipients += [_recipient(p, facts, "copy", rule, c[1]) for p, c in copies[:room]]
-        return Route(rule.name, recipients, excluded, alerts)
+        # An out-of-hours closest partner kept as a copy is not one of the rule's copies: it takes no slot.
+        recipients += [_recipient(p, facts, "copy", head, f"{p.kind} that {why}")
+                       for p, (_, why) in copies[:rule.max_copies]]
+        return Route(rule.name, recipients, excluded, alerts + alert)
     fallback = directory.get(policy.fallback)
     if fallback is None:
         raise ValueError(f"fallback partner {policy.fallback!r} is not in the directory")
-    level, note = disclosure_for(fallback, facts.consent_share_contact)
-    recipients = [Recipient(partner_id=fallback.id, kind=fallback.kind, role="primary", disclosure=level,
-                            reason="no rule found a partner: the configured fallback" + (f" ({note})" if note else ""))]
-    return Route("fallback", recipients, excluded, alerts)
+    if fallback.id in barred:  # the shield holds here too; the caller alerts
+        raise ValueError(f"no rule found a partner, and the fallback partner {fallback.id} "
+                         f"{conflict(fallback, facts.employer, facts.recruiter)}")
+    recipients, alert = _answered_now(view, fallback, "the configured fallback", "no rule found a partner", (), False)
+    return Route("fallback", recipients, excluded, alerts + alert)
 
 
-def _recipient(partner: Partner, facts: CaseFacts, role: str, rule: RoutingRule, why: str) -> Recipient:
+def _answered_now(view: _View, closest: Partner, why: str, head: str, kinds: tuple[str, ...],
+                  available_now: bool) -> tuple[list[Recipient], list[tuple[str, str]]]:
+    """The primary, and whether someone able to respond now had to take its place.
+
+    A critical case, or a rule asking for it, must reach someone who can act at this hour. When the closest
+    partner cannot, the best available one becomes primary and the closest keeps a copy; when nobody can,
+    the closest stays primary and an operator is alerted."""
+    facts = view.facts
+    if facts.at is None or not (available_now or facts.urgency == Urgency.critical) or closest.available_at(facts.at):
+        return [_recipient(closest, facts, "primary", head, why)], []
+    found = _responder(view, kinds, closest.id)
+    if found is None:
+        return [_recipient(closest, facts, "primary", head, why)], [
+            ("no_available_responder", f"no partner able to respond now; {closest.id} notified")]
+    responder, how = found
+    return [_recipient(responder, facts, "primary", head, f"{responder.kind} that {how}"),
+            _recipient(closest, facts, "copy", head, f"{why}; outside its hours")], []
+
+
+def _responder(view: _View, kinds: tuple[str, ...], closest: str) -> tuple[Partner, str] | None:
+    """Who can respond at `facts.at`, and why: the closest covering partner open now (the rule's primary
+    kinds first on a tie), else a 24/7 partner taking cases of this urgency beyond what it covers (the
+    hotline); never one the shield bars. The employer's side of a supply chain (brands, agencies) gets
+    facts only and cannot answer the worker, so it is never the one."""
+    facts = view.facts
+    now = sorted(((p, c) for p, c in view.covering if p.kind not in EMPLOYER_SIDE_KINDS and p.available_at(facts.at)),
+                 key=lambda pc: (-pc[1][0], pc[0].kind not in kinds))
+    if now:
+        partner, (_, why) = now[0]
+        hours = "24/7" if partner.available_24_7 else "in working hours"
+        return partner, f"{why}; able to respond now ({hours}), {closest} is not"
+    anyone = sorted((p for p in view.directory.partners if p.available_24_7 and p.receives_cases
+                     and facts.urgency in p.urgencies and p.id not in view.barred
+                     and p.kind not in EMPLOYER_SIDE_KINDS),
+                    # unrestricted by country first: the nearest thing to covering the case
+                    key=lambda p: (bool(p.countries_of_work or p.countries_of_origin), p.kind not in kinds, p.id))
+    if anyone:
+        return anyone[0], (f"takes {facts.urgency.value} cases at any hour; able to respond now (24/7), "
+                           f"{closest} is not and no partner covering the case is")
+    return None
+
+
+def _recipient(partner: Partner, facts: CaseFacts, role: str, head: str, why: str) -> Recipient:
     level, note = disclosure_for(partner, facts.consent_share_contact)
-    reason = f"rule {rule.name} ({rule.describe(facts)}): {partner.kind} that {why}" + (f"; {note}" if note else "")
+    reason = f"{head}: {why}" + (f"; {note}" if note else "")
     return Recipient(partner_id=partner.id, kind=partner.kind, role=role, disclosure=level, reason=reason)

@@ -83,6 +83,11 @@ def test_directory_changes_through_the_admin_api_are_audited_events_and_route_ne
                "webhook": {"url": stack.url("inbox") + "/webhooks/ngo-kr", "secret": "x" * 20}}
     assert httpx.put(triage + "/ngo-kr", json=partner).status_code == 401
     assert httpx.put(triage + "/ngo-kr", json={**partner, "kind": "pirate"}, headers=ADMIN).status_code == 422
+    bad_zone = httpx.put(triage + "/ngo-kr", json={**partner, "working_hours": {"timezone": "Europe/Geneva"}},
+                         headers=ADMIN)
+    assert bad_zone.status_code == 422
+    assert [(e["loc"], "Europe/Geneva" in e["msg"]) for e in bad_zone.json()["detail"]] == [
+        ("working_hours.timezone", True)]
     r = httpx.put(triage + "/ngo-kr", json=partner, headers=ADMIN)
     assert r.status_code == 200 and r.json()["changed"] is True
     assert httpx.get(triage + "/ngo-kr", headers=ADMIN).json()["webhook"]["secret"] == "***"

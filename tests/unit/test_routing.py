@@ -2,6 +2,8 @@
 
 from datetime import UTC, datetime
 
+import pytest
+
 from schemas.models import Disclosure, Urgency
 from services.common.directory import Directory
 from services.common.shield import project
@@ -99,3 +101,76 @@ def test_projection_by_disclosure_level():
     assert project(case, Disclosure.pseudonymous) == case
     assert project(case, Disclosure.full, {"phone": "+1"})["contact"] == {"phone": "+1"}
     assert "contact" not in project(case, Disclosure.pseudonymous, {"phone": "+1"})
+
+
+NIGHT_POLICY = RoutingPolicy(fallback="hub", rules=(
+    RoutingRule("critical", {"urgency": (Urgency.critical,)}, ("ngo", "iom_mission", "hotline"), ("hotline",),
+                max_copies=1, available_now=True),
+))
+
+
+def test_the_out_of_hours_closest_partner_keeps_its_copy_without_taking_a_copy_slot():
+    r = route(facts(Urgency.critical, ("violence_abuse",), at=SUN_3AM_KL), DIRECTORY, NIGHT_POLICY)
+    assert ids(r) == [("hub", "primary"), ("ngo-my", "copy"), ("hotline", "copy")]
+    assert r.recipients[0].reason == ("rule critical (urgency critical): iom_mission that covers every country; "
+                                      "able to respond now (24/7), ngo-my is not")
+    assert r.recipients[1].reason.endswith("covers country of work MY; outside its hours; no consent to share "
+                                           "contact details")
+
+
+def test_a_critical_case_reaches_a_responder_whatever_rule_places_it():
+    abuse = RoutingRule("abuse", {"categories": ("violence_abuse",)}, ("ngo",), ())  # no available_now
+    policy = RoutingPolicy(fallback="hub", rules=(abuse,))
+    at_night = route(facts(Urgency.critical, ("violence_abuse",), at=SUN_3AM_KL), DIRECTORY, policy)
+    assert ids(at_night) == [("hub", "primary"), ("ngo-my", "copy")]
+    assert "able to respond now (24/7), ngo-my is not" in at_night.recipients[0].reason
+    # Below critical, a rule without available_now keeps its closest partner whatever the hour.
+    assert ids(route(facts(Urgency.high, ("violence_abuse",), at=SUN_3AM_KL), DIRECTORY, policy)) == [
+        ("ngo-my", "primary")]
+
+
+def test_a_critical_case_left_to_an_out_of_hours_fallback_gets_a_responder_too():
+    policy = RoutingPolicy(fallback="iom-my", rules=())
+    r = route(facts(Urgency.critical, ("violence_abuse",), at=SUN_3AM_KL), DIRECTORY, policy)
+    assert r.rule == "fallback" and ids(r) == [("hub", "primary"), ("iom-my", "copy")]
+    assert r.recipients[0].reason.startswith("no rule found a partner: iom_mission that covers every country; able")
+    assert r.recipients[1].reason == "no rule found a partner: the configured fallback; outside its hours"
+    assert ids(route(facts(Urgency.critical, ("violence_abuse",)), DIRECTORY, policy)) == [("iom-my", "primary")]
+
+
+def test_with_no_covering_partner_open_a_24_7_partner_beyond_its_coverage_answers():
+    partners = [
+        {"id": "ngo-my", "name": "NGO MY", "kind": "ngo", "countries_of_work": ["MY"], "working_hours": KL_HOURS},
+        {"id": "ngo-sg", "name": "NGO SG", "kind": "ngo", "countries_of_work": ["SG"], "available_24_7": True},
+        {"id": "desk", "name": "Wage desk", "kind": "ngo", "categories": ["wage_theft"], "available_24_7": True},
+        {"id": "low", "name": "Low only", "kind": "ngo", "urgencies": ["low"], "available_24_7": True},
+    ]
+    case = facts(Urgency.critical, ("violence_abuse",), at=SUN_3AM_KL)
+    r = route(case, Directory.model_validate({"partners": partners}), POLICY)
+    assert ids(r) == [("desk", "primary"), ("ngo-my", "copy")]  # no country limits: nearest to covering
+    assert r.recipients[0].reason == ("rule critical (urgency critical): ngo that takes critical cases at any hour; "
+                                      "able to respond now (24/7), ngo-my is not and no partner covering the case is")
+    r = route(case, Directory.model_validate({"partners": partners[:2] + partners[3:]}), POLICY)
+    assert ids(r) == [("ngo-sg", "primary"), ("ngo-my", "copy")]
+    assert not [kind for kind, _ in r.alerts if kind == "no_available_responder"]
+
+
+def test_the_responder_is_never_on_the_employers_side_and_nobody_left_means_an_alert():
+    partners = [
+        {"id": "ngo-my", "name": "NGO MY", "kind": "ngo", "countries_of_work": ["MY"], "working_hours": KL_HOURS},
+        {"id": "hotline", "name": "Night Shift Helpline", "kind": "hotline", "available_24_7": True,
+         "represents": ["Night Shift Sdn Bhd"]},
+        {"id": "brand", "name": "Brand", "kind": "brand", "supply_chain": ["Night Shift Sdn Bhd"],
+         "available_24_7": True},
+    ]
+    case = facts(Urgency.critical, ("violence_abuse",), at=SUN_3AM_KL, employer="NIGHT SHIFT SDN. BHD.")
+    r = route(case, Directory.model_validate({"partners": partners}), POLICY)
+    assert [e.partner_id for e in r.excluded] == ["hotline"]
+    assert ids(r) == [("ngo-my", "primary")]
+    assert ("no_available_responder", "no partner able to respond now; ngo-my notified") in r.alerts
+
+
+def test_a_fallback_acting_for_the_named_employer_is_refused_not_used():
+    policy = RoutingPolicy(fallback="gg-channel", rules=())
+    with pytest.raises(ValueError, match="fallback partner gg-channel is or acts for the employer"):
+        route(facts(Urgency.low, ("information_request",), employer="Global Gloves"), DIRECTORY, policy)
