@@ -15,6 +15,10 @@ BEGIN
   EXECUTE format('ALTER TABLE %I.outbox ADD COLUMN IF NOT EXISTS published_at timestamptz', svc);
   EXECUTE format('CREATE INDEX IF NOT EXISTS outbox_unpublished ON %I.outbox (id) WHERE published_at IS NULL', svc);
   EXECUTE format('CREATE INDEX IF NOT EXISTS outbox_published ON %I.outbox (published_at) WHERE published_at IS NOT NULL', svc);
+  -- The broker's id of each topic when this service last saw it: a topic recreated while the service was
+  -- down shows up under a new id, so the loss is noticed even across restarts.
+  EXECUTE format('CREATE TABLE IF NOT EXISTS %I.broker_topics (topic text PRIMARY KEY, topic_id text NOT NULL,'
+                 ' seen_at timestamptz NOT NULL DEFAULT now())', svc);
 END $$;
 
 -- Schemas created from now on get the new shape too.

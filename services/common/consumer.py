@@ -187,7 +187,11 @@ class ConsumerLoop(threading.Thread):
             try:
                 if self.restart.is_set():
                     self.restart.clear()
-                    conn, consumer = self._reset(conn, consumer)
+                    # Only a consumer that holds partitions has positions from before the loss; one still
+                    # joining is joining the new broker, and closing it mid-join would stall the group.
+                    if consumer is not None and consumer.assignment():
+                        self.logger.warning("consumer_rejoin", reason="the broker lost our topics")
+                        conn, consumer = self._reset(conn, consumer)
                 conn = conn or db.connect(self.settings.database_url, retries=1)
                 consumer = consumer or make_consumer(self.settings, self.group, self.topic_names)
                 batch = consumer.poll(timeout_ms=200)

@@ -36,6 +36,9 @@ def consumer(settings: Settings, group: str, topic_names: list[str], **overrides
         "heartbeat_interval_ms": max(500, settings.kafka_session_timeout_ms // 4),
         "max_poll_records": settings.kafka_max_poll_records,
         "fetch_max_wait_ms": 100,
+        # A batch takes seconds at most; a member that vanished mid-join holds the group's rebalance for
+        # this long, so keep it short rather than the client's five minutes.
+        "max_poll_interval_ms": 60_000,
         # Topics are ours to create, with our partition counts; a consumer must never create one.
         "allow_auto_create_topics": False,
         "metadata_max_age_ms": 10_000,  # notice recreated topics and new partitions within seconds
@@ -75,10 +78,12 @@ class BrokerWatch:
     lose a topic to an operator's mistake. Either way, what was on the topic is gone and consumers'
     offsets point nowhere: the caller re-creates the topics and publishes its retained events again."""
 
-    def __init__(self, settings: Settings):
+    def __init__(self, settings: Settings, seen: dict[str, str | None] | None = None):
         self.settings = settings
         self.admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers, request_timeout_ms=10_000)
-        self.seen: dict[str, str | None] = {}  # topic name -> topic id when last seen
+        # topic name -> topic id when last seen; kept by the caller across reconnections, since a broker
+        # that restarts is exactly when the client reconnects and the topics come back under new ids
+        self.seen: dict[str, str | None] = {} if seen is None else seen
         self.warned: set[str] = set()
 
     def check(self) -> list[str]:

@@ -73,6 +73,7 @@ class OutboxRelay(threading.Thread):
         self.health = LoopHealth(self.name)
         self.published = self.republished = 0
         self._pruned_at = 0.0
+        self.topic_ids: dict[str, str | None] = {}
 
     @property
     def healthy(self) -> bool:
@@ -85,7 +86,7 @@ class OutboxRelay(threading.Thread):
             try:
                 conn = conn or db.connect(self.settings.database_url, retries=1)
                 producer = producer or make_producer(self.settings)
-                watch = watch or BrokerWatch(self.settings)
+                watch = watch or BrokerWatch(self.settings, dict(self.topic_ids or self._load_topic_ids(conn)))
                 # Before publishing, make sure the broker still has our topics as we declared them: a
                 # producer writing to a topic the broker lost would have it auto-created with defaults.
                 if problems := watch.check():
@@ -93,6 +94,8 @@ class OutboxRelay(threading.Thread):
                     watch.repair()
                     self.republish(conn)
                     self.on_broker_lost(problems)
+                if watch.seen != self.topic_ids:
+                    self._save_topic_ids(conn, watch.seen)
                 published = self.publish_once(conn, producer)
                 self._prune(conn)
                 self.health.ok()
@@ -140,6 +143,20 @@ class OutboxRelay(threading.Thread):
                         ([r[0] for r in rows],))
         self.published += len(rows)
         return len(rows)
+
+    def _load_topic_ids(self, conn: db.Connection) -> dict[str, str | None]:
+        with db.transaction(conn) as cur:
+            cur.execute(f"SELECT topic, topic_id FROM {self.schema}.broker_topics")
+            self.topic_ids = dict(cur.fetchall())
+        return self.topic_ids
+
+    def _save_topic_ids(self, conn: db.Connection, seen: dict[str, str | None]) -> None:
+        rows = [(topic, topic_id) for topic, topic_id in seen.items() if topic_id]
+        with db.transaction(conn) as cur:
+            psycopg2.extras.execute_values(
+                cur, f"INSERT INTO {self.schema}.broker_topics (topic, topic_id) VALUES %s ON CONFLICT (topic)"
+                " DO UPDATE SET topic_id = EXCLUDED.topic_id, seen_at = now()", rows)
+        self.topic_ids = dict(seen)
 
     def republish(self, conn: db.Connection) -> int:
         """Mark every retained row unpublished again, so the relay sends it to the recreated topics."""

