@@ -13,11 +13,44 @@ from enum import StrEnum
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic_core import PydanticCustomError
+
+from schemas.countries import ISO_3166_1_ALPHA_2
 
 MAX_TEXT_CHARS = 10_000
+MAX_ID_CHARS = 200
 _WS = re.compile(r"[^\S\n]+")
 _BLANK_LINES = re.compile(r"\n{3,}")
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x84\x86-\x9f]")  # not NEL (\x85): whitespace
+_ANY_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+# For the published schema: what the validators below enforce. (Unpaired surrogates cannot be expressed
+# as a pattern; pydantic refuses them as `string_unicode` before any of this runs.)
+NO_NUL = r"^[^\x00]*$"
+NO_CONTROL = r"^[^\x00-\x1f\x7f-\x9f]*$"
+
+
+def refuse_nul(value: str) -> str:
+    """NUL is never part of a complaint: it is refused (not stripped), since it usually means a partner
+    sent binary or mis-encoded data, and PostgreSQL text cannot hold it."""
+    if "\x00" in value:
+        raise PydanticCustomError("string_nul", "must not contain NUL (\\u0000)")
+    return value
+
+
+def refuse_control(value: str) -> str:
+    """Ids are keys that partners echo back: a control character in one is refused, never silently
+    stripped, or "a\\x01b" and "ab" would quietly become the same case."""
+    if found := _ANY_CONTROL.search(value):
+        raise PydanticCustomError("string_control", "must not contain control characters (found U+{code})",
+                                  {"code": f"{ord(found.group()):04X}"})
+    return value
+
+
+def assigned_country(value: str) -> str:
+    if value not in ISO_3166_1_ALPHA_2:
+        raise PydanticCustomError("country_code", "{code} is not an assigned ISO 3166-1 alpha-2 country code",
+                                  {"code": value})
+    return value
 
 
 def normalise_text(value: str) -> str:
@@ -29,12 +62,19 @@ def normalise_text(value: str) -> str:
 
 
 def normalise_line(value: str) -> str:
-    return " ".join(unicodedata.normalize("NFC", value).split())
+    """NFC, one line: control characters dropped, whitespace runs folded to one space."""
+    return " ".join(_CONTROL.sub("", unicodedata.normalize("NFC", value)).split())
 
 
-Text = Annotated[str, AfterValidator(normalise_text), Field(min_length=1, max_length=MAX_TEXT_CHARS)]
-Line = Annotated[str, AfterValidator(normalise_line), Field(min_length=1, max_length=200)]
-Country = Annotated[str, Field(pattern=r"^[A-Z]{2}$", description="ISO 3166-1 alpha-2")]
+Text = Annotated[str, AfterValidator(refuse_nul), AfterValidator(normalise_text),
+                 Field(min_length=1, max_length=MAX_TEXT_CHARS, json_schema_extra={"pattern": NO_NUL})]
+Line = Annotated[str, AfterValidator(refuse_nul), AfterValidator(normalise_line),
+                 Field(min_length=1, max_length=200, json_schema_extra={"pattern": NO_NUL})]
+Id = Annotated[str, Field(min_length=1, max_length=MAX_ID_CHARS, json_schema_extra={"pattern": NO_CONTROL}),
+               AfterValidator(refuse_control)]
+Country = Annotated[str, Field(pattern=r"^[A-Z]{2}$", description="ISO 3166-1 alpha-2, assigned codes only",
+                               json_schema_extra={"enum": sorted(ISO_3166_1_ALPHA_2)}),
+                    AfterValidator(assigned_country)]
 LanguageTag = Annotated[str, Field(pattern=r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$", description="BCP 47")]
 PartnerId = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{1,63}$")]
 CaseRef = Annotated[str, Field(pattern=r"^GRV-[0-9A-Z]{12}$")]
@@ -74,9 +114,11 @@ class _Strict(BaseModel):
 class Contact(_Tolerant):
     name: Line | None = None
     phone: Annotated[str, Field(max_length=40, pattern=r"^\+?[0-9 ()./-]{4,40}$")] | None = None
-    email: Annotated[str, Field(max_length=200, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")] | None = None
+    email: Annotated[str, Field(max_length=200, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$"),
+                     AfterValidator(refuse_control)] | None = None
     messaging_handle: Line | None = None
-    passport_number: Annotated[str, Field(max_length=40)] | None = None
+    passport_number: Annotated[str, Field(max_length=40, json_schema_extra={"pattern": NO_CONTROL}),
+                               AfterValidator(refuse_control)] | None = None
     address: Line | None = None
 
 
@@ -91,7 +133,7 @@ class PartnerSubmission(_Tolerant):
     """A complaint as a partner system sends it, over HTTP or on the submissions topic."""
 
     partner_id: PartnerId | None = Field(None, description="Required on Kafka; over HTTP the API key decides")
-    external_id: Annotated[str, Field(min_length=1, max_length=200)] | None = Field(
+    external_id: Id | None = Field(
         None, description="The partner's own id; resubmits with the same id return the same case"
     )
     text: Text

@@ -5,6 +5,7 @@ Migrations live in migrations/<service>/NNN_name.sql; each service owns one sche
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -119,26 +120,41 @@ def migrate(url: str, directory: Path = MIGRATIONS_DIR) -> list[str]:
     return applied
 
 
-class Pool:
-    """A small thread-safe pool for HTTP handlers; each borrow is one transaction."""
+class PoolTimeout(Exception):
+    """No connection came free in time: the database is saturated; answered 503 with Retry-After."""
 
-    def __init__(self, url: str, maxconn: int = 8):
+
+class Pool:
+    """A small thread-safe pool for HTTP handlers; each borrow is one transaction.
+
+    psycopg2's pool raises at once when every connection is out; here a borrower waits for a free one
+    (at most `wait_s`, then PoolTimeout) so a burst queues instead of failing. Connections are opened
+    lazily, so a service starts (and answers 503) while the database is down."""
+
+    def __init__(self, url: str, maxconn: int = 8, wait_s: float = 10.0):
         import psycopg2.pool
 
-        self._pool = psycopg2.pool.ThreadedConnectionPool(1, maxconn, url)
+        self._pool = psycopg2.pool.ThreadedConnectionPool(0, maxconn, url, connect_timeout=5)
+        self._slots = threading.BoundedSemaphore(maxconn)  # one per connection: getconn never runs dry
+        self.wait_s = wait_s
 
     @contextmanager
     def transaction(self) -> Iterator[Cursor]:
-        conn = self._pool.getconn()
-        broken = False
+        if not self._slots.acquire(timeout=self.wait_s):
+            raise PoolTimeout(f"no database connection free after {self.wait_s:g}s")
         try:
-            with transaction(conn) as cur:
-                yield cur
-        except TRANSIENT:
-            broken = True
-            raise
+            conn = self._pool.getconn()  # may raise OperationalError: the database is unreachable
+            broken = False
+            try:
+                with transaction(conn) as cur:
+                    yield cur
+            except TRANSIENT:
+                broken = True
+                raise
+            finally:
+                self._pool.putconn(conn, close=broken or conn.closed != 0)
         finally:
-            self._pool.putconn(conn, close=broken or conn.closed != 0)
+            self._slots.release()
 
     def close(self) -> None:
         self._pool.closeall()

@@ -1,56 +1,111 @@
-"""Partner HTTP API: submit a complaint, read a case's status. Partners authenticate with their API key."""
+"""Partner HTTP API: submit a complaint, read a case's status. Partners authenticate with their API key.
+
+Routes stay thin: what is acceptable is decided in validation.py, how errors look in common/http_errors.py.
+A submission is read as raw bytes (so non-JSON gets its 400 and every rejection is kept as sent), at most
+MAX_BODY_BYTES of it; the OpenAPI document still describes it as a PartnerSubmission.
+"""
 
 import hmac
 import uuid
 from collections.abc import Callable
-from typing import Annotated
+from datetime import datetime
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Header, HTTPException, Request
+from fastapi import APIRouter, Depends, Header, HTTPException, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel, ValidationError
 
-from schemas.models import FieldError
+from schemas.models import MAX_ID_CHARS, CaseRef, FieldError, PartnerSubmission
 from services.common import db
 from services.common import logging as log
 from services.common.directory import Directory, Partner
+from services.common.http_errors import error_response, responses
 from services.common.outbox import enqueue
 from services.intake import store
 from services.intake.identity import Vault
-from services.intake.validation import InvalidSubmission, NotJson, parse_submission
+from services.intake.validation import (
+    CASE_REF_PATTERN,
+    ID_PATTERN,
+    MAX_BODY_BYTES,
+    BodyTooLarge,
+    InvalidSubmission,
+    NotJson,
+    parse_submission,
+)
+
+MAX_CONSENT_BYTES = 4 * 1024
+
+bearer = HTTPBearer(auto_error=False, scheme_name="PartnerApiKey",
+                    description="The partner's API key: `Authorization: Bearer <key>`")
+CaseRefPath = Annotated[str, Path(pattern=CASE_REF_PATTERN, description="As answered by POST /v1/grievances")]
+ExternalIdQuery = Annotated[str, Query(min_length=1, max_length=MAX_ID_CHARS, pattern=ID_PATTERN,
+                                       description="The partner's own id for the case")]
+
+
+class Accepted(BaseModel):
+    case_ref: CaseRef
+    duplicate: bool
+    status_url: str
+
+
+class Delivery(BaseModel):
+    recipient: str
+    channel: str
+    status: Literal["pending", "retrying", "delivered", "failed"]
+    attempts: int
+    detail: str | None
+    updated_at: datetime
+
+
+class CaseStatus(BaseModel):
+    case_ref: CaseRef
+    external_id: str
+    status: Literal["received", "triaged", "routed", "delivered", "delivery_failed"]
+    urgency: str | None
+    categories: list[str] | None
+    received_at: datetime
+    triaged_at: datetime | None
+    deliveries: list[Delivery]
+
+
+class ConsentBody(BaseModel):
+    share_contact: bool
+
+
+class ConsentAnswer(BaseModel):
+    case_ref: CaseRef
+    share_contact: bool
 
 
 def router(directory: Callable[[], Directory], vault: Vault, pool: db.Pool, on_commit: Callable[[], None],
            internal_token: str) -> APIRouter:
     api = APIRouter(prefix="/v1", tags=["grievances"])
 
-    def partner(authorization: Annotated[str | None, Header()] = None) -> Partner:
-        scheme, _, key = (authorization or "").partition(" ")
-        found = directory().by_api_key(key.strip()) if scheme.lower() == "bearer" and key.strip() else None
+    def partner(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> Partner:
+        found = directory().by_api_key(credentials.credentials) if credentials else None
         if found is None:
             raise HTTPException(401, "a valid partner API key is required: Authorization: Bearer <key>",
                                 headers={"WWW-Authenticate": "Bearer"})
         return found
 
-    @api.post("/grievances", status_code=202, responses={
-        200: {"description": "A resubmit: the existing case"}, 400: {"description": "Not a JSON object"},
-        422: {"description": "Field errors"}})
+    @api.post("/grievances", status_code=202, response_model=Accepted, openapi_extra=_json_body(PartnerSubmission),
+              responses={200: {"model": Accepted, "description": "A resubmit: the existing case"},
+                         **responses(400, 401, 413, 422, 503)})
     async def submit(request: Request, who: Annotated[Partner, Depends(partner)]) -> JSONResponse:
-        return await run_in_threadpool(_submit, await request.body(), who)
+        try:
+            body = await read_body(request, MAX_BODY_BYTES)
+        except BodyTooLarge as exc:
+            return await run_in_threadpool(_reject, exc.head, who, exc, cut_off=True)
+        return await run_in_threadpool(_submit, body, who)
 
     def _submit(body: bytes, who: Partner) -> JSONResponse:
         try:
             submission = parse_submission(body, partner_id=who.id)
         except (NotJson, InvalidSubmission) as exc:
-            errors = exc.errors if isinstance(exc, InvalidSubmission) else [
-                FieldError(loc="body", msg=str(exc), type="json_invalid")]
-            ref = "http/" + str(uuid.uuid4())
-            with pool.transaction() as cur:
-                store.keep_rejected(cur, source="http", source_ref=ref, body=body, errors=errors,
-                                    partner_id=who.id, external_id=getattr(exc, "external_id", None))
-            status = 422 if isinstance(exc, InvalidSubmission) else 400
-            return JSONResponse({"error": "invalid submission", "rejection_ref": ref,
-                                 "errors": [e.model_dump() for e in errors]}, status_code=status)
+            return _reject(body, who, exc)
         with pool.transaction() as cur:
             accepted = store.accept(cur, submission, source="http", vault=vault)
             enqueue(cur, "intake", accepted.messages)
@@ -60,8 +115,25 @@ def router(directory: Callable[[], Directory], vault: Vault, pool: db.Pool, on_c
                              "status_url": f"/v1/grievances/{accepted.case_ref}"},
                             status_code=200 if accepted.duplicate else 202)
 
-    @api.get("/grievances")
-    def find(external_id: str, who: Annotated[Partner, Depends(partner)]) -> JSONResponse:
+    def _reject(body: bytes, who: Partner, exc: NotJson | InvalidSubmission | BodyTooLarge, *,
+                cut_off: bool = False) -> JSONResponse:
+        """Keep what was sent (bounded) under a reference the partner gets back, then answer."""
+        if isinstance(exc, InvalidSubmission):
+            status, errors = 422, exc.errors
+        elif isinstance(exc, BodyTooLarge):
+            status, errors = 413, [FieldError(loc="body", msg=str(exc), type="body_too_large")]
+        else:
+            status, errors = 400, [FieldError(loc="body", msg=str(exc), type="json_invalid")]
+        ref = "http/" + str(uuid.uuid4())
+        with pool.transaction() as cur:
+            store.keep_rejected(cur, source="http", source_ref=ref, body=body, errors=errors, partner_id=who.id,
+                                external_id=getattr(exc, "external_id", None),
+                                declared_size=getattr(exc, "declared", None), cut_off=cut_off)
+        return error_response(status, "invalid submission", errors=errors, rejection_ref=ref,
+                              headers={"Connection": "close"} if cut_off else None)
+
+    @api.get("/grievances", response_model=CaseStatus, responses=responses(401, 404, 422, 503))
+    def find(external_id: ExternalIdQuery, who: Annotated[Partner, Depends(partner)]) -> JSONResponse:
         """Look a case up by the partner's own id: how a partner that submitted on Kafka finds its case."""
         with pool.transaction() as cur:
             case_ref = store.case_ref_for(cur, who.id, external_id)
@@ -70,29 +142,41 @@ def router(directory: Callable[[], Directory], vault: Vault, pool: db.Pool, on_c
             raise HTTPException(404, f"no case with external_id {external_id!r} submitted by {who.id}")
         return JSONResponse(_jsonable(found))
 
-    @api.get("/grievances/{case_ref}")
-    def status(case_ref: str, who: Annotated[Partner, Depends(partner)]) -> JSONResponse:
+    @api.get("/grievances/{case_ref}", response_model=CaseStatus, responses=responses(401, 404, 422, 503))
+    def status(case_ref: CaseRefPath, who: Annotated[Partner, Depends(partner)]) -> JSONResponse:
         with pool.transaction() as cur:
             found = store.case_status(cur, case_ref, who.id)
         if found is None:  # another partner's case looks exactly like a missing one
             raise HTTPException(404, f"no case {case_ref} submitted by {who.id}")
         return JSONResponse(_jsonable(found))
 
-    @api.post("/grievances/{case_ref}/consent")
-    def consent(case_ref: str, body: ConsentBody, who: Annotated[Partner, Depends(partner)]) -> JSONResponse:
+    @api.post("/grievances/{case_ref}/consent", response_model=ConsentAnswer,
+              openapi_extra=_json_body(ConsentBody), responses=responses(401, 404, 413, 422, 503))
+    async def consent(case_ref: CaseRefPath, request: Request,
+                      who: Annotated[Partner, Depends(partner)]) -> JSONResponse:
         """The worker gave or withdrew consent to share contact details: it governs every later
         disclosure, including retries and replays of earlier deliveries."""
         try:
+            body = ConsentBody.model_validate_json(await read_body(request, MAX_CONSENT_BYTES))
+        except BodyTooLarge as exc:
+            return error_response(413, str(exc), headers={"Connection": "close"})
+        except ValidationError as exc:
+            raise RequestValidationError(exc.errors(include_url=False, include_input=False)) from exc
+        return await run_in_threadpool(_consent, case_ref, body.share_contact, who)
+
+    def _consent(case_ref: str, share_contact: bool, who: Partner) -> JSONResponse:
+        try:
             with pool.transaction() as cur:
-                message = store.set_consent(cur, case_ref, who.id, body.share_contact, f"partner:{who.id}")
+                message = store.set_consent(cur, case_ref, who.id, share_contact, f"partner:{who.id}")
                 enqueue(cur, "intake", [message])
         except LookupError as exc:
             raise HTTPException(404, str(exc)) from exc
         on_commit()
-        return JSONResponse({"case_ref": case_ref, "share_contact": body.share_contact})
+        return JSONResponse({"case_ref": case_ref, "share_contact": share_contact})
 
     @api.get("/internal/contacts/{case_ref}", include_in_schema=False)
-    def contact(case_ref: str, recipient: str, authorization: Annotated[str | None, Header()] = None):
+    def contact(case_ref: CaseRefPath, recipient: Annotated[str, Query(max_length=64)],
+                authorization: Annotated[str | None, Header()] = None):
         """For the notifier only: a worker's contact details for one recipient, if the shield allows."""
         if not internal_token or not hmac.compare_digest(authorization or "", f"Bearer {internal_token}"):
             raise HTTPException(401, "internal token required")
@@ -105,8 +189,35 @@ def router(directory: Callable[[], Directory], vault: Vault, pool: db.Pool, on_c
     return api
 
 
-class ConsentBody(BaseModel):
-    share_contact: bool
+async def read_body(request: Request, limit: int) -> bytes:
+    """The body, read chunk by chunk and never past `limit`: a declared Content-Length over it is refused
+    before anything is read, a chunked body as soon as it runs over (with what was read, for keeping)."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise BodyTooLarge(b"", int(declared))
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        if size + len(chunk) > limit:
+            chunks.append(chunk[:limit - size])
+            raise BodyTooLarge(b"".join(chunks), None)
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks)
+
+
+def _json_body(model: type[BaseModel]) -> dict[str, Any]:
+    """An OpenAPI request body for a route that reads raw bytes: the model's schema, $defs inlined."""
+    schema = model.model_json_schema()
+    defs = schema.pop("$defs", {})
+
+    def inline(node: Any) -> Any:
+        if isinstance(node, dict):
+            if "$ref" in node:
+                return inline(defs[node["$ref"].rsplit("/", 1)[-1]])
+            return {k: inline(v) for k, v in node.items()}
+        return [inline(v) for v in node] if isinstance(node, list) else node
+
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": inline(schema)}}}}
 
 
 def _jsonable(value):

@@ -12,6 +12,7 @@ from psycopg2.extras import Json
 
 from schemas import envelope, topics
 from schemas.models import (
+    MAX_ID_CHARS,
     CaseRouted,
     ConsentChanged,
     Contact,
@@ -27,7 +28,7 @@ from services.common import db
 from services.common.directory import Partner
 from services.common.shield import conflict, disclosure_for
 from services.intake.identity import Vault
-from services.intake.validation import dedupe_key
+from services.intake.validation import MAX_ERRORS, dedupe_key, kept_body, printable
 
 SOURCE = "intake"
 _ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford base32: no I, L, O, U to misread
@@ -74,11 +75,19 @@ def accept(cur: db.Cursor, submission: PartnerSubmission, *, source: str, vault:
 
 
 def keep_rejected(cur: db.Cursor, *, source: str, source_ref: str, body: bytes, errors: list[FieldError],
-                  partner_id: str | None, external_id: str | None) -> None:
+                  partner_id: str | None, external_id: str | None, declared_size: int | None = None,
+                  cut_off: bool = False) -> None:
+    """Keep a rejection whatever it holds: at most 64 KiB of the body (with its size and digest), and
+    every text made storable, since failing here would lose the rejection and answer 500."""
+    kept = kept_body(body, declared=declared_size, cut_off=cut_off)
     cur.execute(
-        "INSERT INTO intake.rejected_submissions (source, source_ref, partner_id, external_id, body, errors)"
-        " VALUES (%s,%s,%s,%s,%s,%s) ON CONFLICT (source_ref) DO NOTHING",
-        (source, source_ref, partner_id, external_id, body, Json([e.model_dump() for e in errors])),
+        "INSERT INTO intake.rejected_submissions (source, source_ref, partner_id, external_id, body, errors,"
+        " body_size, body_sha256, body_truncated) VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s)"
+        " ON CONFLICT (source_ref) DO NOTHING",
+        (source, printable(source_ref, 300), partner_id and printable(partner_id, 64),
+         external_id and printable(external_id, MAX_ID_CHARS), kept.head,
+         Json([{k: printable(v, 500) for k, v in e.model_dump().items()} for e in errors[:MAX_ERRORS]]),
+         kept.size, kept.sha256, kept.truncated),
     )
 
 
