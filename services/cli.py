@@ -3,17 +3,171 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import functools
+import os
+import socket
+import struct
 import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from services.common import logging as log
 from services.common.settings import REPO_ROOT, Settings
+from services.devtools import state
 
 BUILDERS = {
     "intake": "services.intake.service",
     "triage": "services.triage.service",
     "notifier": "services.notifier.service",
 }
+
+
+Command = Callable[[argparse.Namespace], int]
+ENV_VARS = {"database": "DATABASE_URL", "kafka": "KAFKA_BOOTSTRAP_SERVERS"}
+PROBE_TIMEOUT_S = 2  # libpq's smallest connect_timeout
+
+
+class Unreachable(Exception):
+    """A dependency that does not answer; its message is the one line the user sees."""
+
+
+def needs(*deps: str, creates_database: bool = False) -> Callable[[Command], Command]:
+    """For a command that talks to PostgreSQL ("database") or the broker ("kafka").
+
+    What the environment does not name comes from the `grievance dev` running in the default work
+    directory, if one is. Each dependency must answer within a couple of seconds before the command runs,
+    and one that does not (or goes away meanwhile) ends the command with one line on stderr and exit
+    status 1, rather than a traceback after the clients' own retries (17-30 s).
+    """
+    def decorate(func: Command) -> Command:
+        @functools.wraps(func)
+        def run(args: argparse.Namespace) -> int:
+            try:
+                use_dev_stack(deps)
+                check(deps, creates_database=creates_database)
+                with _lost_is_unreachable(deps):
+                    return func(args)
+            except Unreachable as exc:
+                print(f"grievance: {exc}", file=sys.stderr)
+                return 1
+        return run
+    return decorate
+
+
+def use_dev_stack(deps: tuple[str, ...]) -> None:
+    """Fills what the environment leaves unset from the dev stack's state file, and says so on stderr.
+    The values go into this process's environment, so the command and whatever it starts use them."""
+    unset = [ENV_VARS[d] for d in deps if not os.environ.get(ENV_VARS[d])]
+    workdir = state.default_workdir()
+    dev = state.running(workdir) if unset else None
+    if dev is None:
+        return
+    found = {"DATABASE_URL": dev.database_url, "KAFKA_BOOTSTRAP_SERVERS": dev.kafka}
+    if "database" in deps and "inbox" in dev.ports and not os.environ.get("DEMO_INBOX_URL"):  # directory URLs
+        unset.append("DEMO_INBOX_URL")
+        found["DEMO_INBOX_URL"] = f"http://127.0.0.1:{dev.ports['inbox']}"
+    for var in unset:
+        os.environ[var] = found[var]
+    used = ", ".join(f"{var}={_redact(found[var])}" for var in unset)
+    print(f"grievance: using the dev stack in {workdir} (pid {dev.owner.pid}): {used}", file=sys.stderr)
+
+
+def check(deps: tuple[str, ...], *, creates_database: bool = False) -> None:
+    settings = Settings.from_env()
+    if "database" in deps:
+        probe_database(settings.database_url, creates_database)
+    if "kafka" in deps:
+        probe_kafka(settings.kafka_bootstrap_servers)
+
+
+def probe_database(url: str, creates_database: bool = False) -> None:
+    import psycopg2
+
+    try:
+        psycopg2.connect(url, connect_timeout=PROBE_TIMEOUT_S).close()
+    except psycopg2.OperationalError as exc:
+        reason = _pg_reason(exc)
+        if "does not exist" not in reason:
+            raise Unreachable(_cannot_reach("PostgreSQL", url, reason, "DATABASE_URL")) from None
+        if not creates_database:
+            raise Unreachable(f"PostgreSQL at {_redact(url)}: {reason} — create it with `grievance migrate`") from None
+
+
+def probe_kafka(servers: str) -> None:
+    reason = "no bootstrap server given"
+    for server in filter(None, (s.strip() for s in servers.split(","))):
+        host, _, port = server.rpartition(":")
+        try:
+            with socket.create_connection((host.strip("[]"), int(port)), timeout=PROBE_TIMEOUT_S) as sock:
+                if _speaks_kafka(sock):
+                    return
+                reason = "something listens there, but it is not a Kafka broker"
+        except socket.gaierror:
+            reason = f"unknown host {host}"
+        except TimeoutError:
+            reason = f"no answer within {PROBE_TIMEOUT_S} s"
+        except (OSError, ValueError) as exc:
+            reason = _lower_first(getattr(exc, "strerror", None) or str(exc))
+    raise Unreachable(_cannot_reach("the Kafka broker", servers, reason, "KAFKA_BOOTSTRAP_SERVERS"))
+
+
+def _speaks_kafka(sock: socket.socket) -> bool:
+    """Whether the peer answers an ApiVersions v0 request (what every Kafka client sends first): a port
+    that accepts connections is not yet a broker, and the clients would wait 30 s to find out."""
+    client_id = b"grievance-cli"
+    request = struct.pack(">hhih", 18, 0, 7, len(client_id)) + client_id  # api key, version, correlation id
+    sock.sendall(struct.pack(">i", len(request)) + request)
+    answer = b""
+    while len(answer) < 8:
+        chunk = sock.recv(8 - len(answer))
+        if not chunk:
+            return False
+        answer += chunk
+    return struct.unpack(">ii", answer)[1] == 7
+
+
+@contextlib.contextmanager
+def _lost_is_unreachable(deps: tuple[str, ...]) -> Iterator[None]:
+    """A dependency lost after the probe: the same one line instead of a traceback."""
+    import psycopg2
+    from kafka.errors import KafkaConnectionError, KafkaTimeoutError
+
+    try:
+        yield
+    except (psycopg2.OperationalError, psycopg2.InterfaceError) as exc:
+        if "database" not in deps:
+            raise
+        url = Settings.from_env().database_url
+        raise Unreachable(_cannot_reach("PostgreSQL", url, _pg_reason(exc), "DATABASE_URL")) from None
+    except (KafkaConnectionError, KafkaTimeoutError) as exc:
+        if "kafka" not in deps:
+            raise
+        servers, reason = Settings.from_env().kafka_bootstrap_servers, _lower_first(str(exc) or type(exc).__name__)
+        raise Unreachable(_cannot_reach("the Kafka broker", servers, reason, "KAFKA_BOOTSTRAP_SERVERS")) from None
+
+
+def _cannot_reach(what: str, where: str, reason: str, var: str) -> str:
+    return f"cannot reach {what} at {_redact(where)}: {reason} — start the stack with `bin/dev`, or set {var}"
+
+
+def _pg_reason(exc: Exception) -> str:
+    """libpq's first line, without its 'connection to server at … failed:' preamble."""
+    line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    line = line.split(" failed: ", 1)[-1].removeprefix("FATAL:").strip()
+    return _lower_first(line)
+
+
+def _lower_first(text: str) -> str:
+    return text[:1].lower() + text[1:]
+
+
+def _redact(url: str) -> str:
+    parts = urlsplit(url)
+    if not parts.password:
+        return url
+    return parts._replace(netloc=parts.netloc.replace(f":{parts.password}@", ":***@", 1)).geturl()
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -38,6 +192,7 @@ def cmd_inbox(args: argparse.Namespace) -> int:
     return 0
 
 
+@needs("database", creates_database=True)
 def cmd_migrate(args: argparse.Namespace) -> int:
     from services.common import db
 
@@ -47,6 +202,7 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     return 0
 
 
+@needs("kafka")
 def cmd_topics(args: argparse.Namespace) -> int:
     from services.common.kafka import ensure_topics
     from services.devtools.stack import CONSUMER_GROUPS
@@ -56,6 +212,7 @@ def cmd_topics(args: argparse.Namespace) -> int:
     return 0
 
 
+@needs("database")
 def cmd_directory_load(args: argparse.Namespace) -> int:
     import getpass
 
@@ -87,15 +244,23 @@ def cmd_keygen(args: argparse.Namespace) -> int:
 def cmd_dev(args: argparse.Namespace) -> int:
     from services.devtools.dev import run
 
+    configured = tuple(dep for dep, var in ENV_VARS.items() if os.environ.get(var))  # the rest is embedded
+    try:
+        check(configured, creates_database=True)
+    except Unreachable as exc:
+        print(f"grievance: {exc}", file=sys.stderr)
+        return 1
     return run(Path(args.workdir))
 
 
+@needs("kafka")
 def cmd_capture(args: argparse.Namespace) -> int:
     from services.devtools.replay import capture
 
     return capture(Settings.from_env(), args)
 
 
+@needs("kafka")
 def cmd_replay(args: argparse.Namespace) -> int:
     from services.devtools.replay import replay
 
@@ -127,6 +292,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
                     min_accuracy=args.min_accuracy, as_json=args.json, show_mistakes=args.mistakes)
 
 
+@needs("database")
 def cmd_what_if(args: argparse.Namespace) -> int:
     from services.triage.whatif import run
 
@@ -171,7 +337,8 @@ def parser() -> argparse.ArgumentParser:
     sub.add_parser("keygen", help="print a new key for GRIEVANCE_DATA_KEY").set_defaults(func=cmd_keygen)
 
     s = sub.add_parser("dev", help="run the whole stack locally on embedded defaults")
-    s.add_argument("--workdir", default=str(REPO_ROOT / ".grievance"), help="where local state lives")
+    s.add_argument("--workdir", default=str(state.default_workdir()),
+                   help="where local state lives (default: $GRIEVANCE_WORKDIR or .grievance)")
     s.set_defaults(func=cmd_dev)
 
     s = sub.add_parser("capture", help="write a topic range to JSON Lines, headers included")

@@ -2,26 +2,42 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
+import sys
 import time
 from pathlib import Path
 
+from services.devtools import state
 from services.devtools.stack import SERVICES, Stack, _port_taken, free_port
 
 PREFERRED_PORTS = {"intake": 8080, "triage": 8081, "notifier": 8082, "inbox": 8090}
+# The complaint in the printed curl (and in the README).
+DEMO_COMPLAINT = {"external_id": "demo-1",
+                  "text": "The agent took my passport and I have not been paid for 3 months",
+                  "country_of_work": "MY", "country_of_origin": "NP", "language": "en"}
 
 
 def run(workdir: Path) -> int:
+    try:
+        left = state.clean_up(workdir, workdir / "pgdata")
+    except state.AlreadyRunning as exc:
+        print(f"grievance: {exc}", file=sys.stderr)
+        return 1
+    if left:
+        print(f"stopped what the last run in {workdir} left running: {', '.join(left)}", flush=True)
     stack = Stack(workdir, kafka=os.environ.get("KAFKA_BOOTSTRAP_SERVERS") or None,
                   database_url=os.environ.get("DATABASE_URL") or None,
-                  data_key=os.environ.get("GRIEVANCE_DATA_KEY") or None)
+                  data_key=os.environ.get("GRIEVANCE_DATA_KEY") or None, record_state=True)
     stack.ports = {name: (free_port() if _port_taken(p) else p) for name, p in PREFERRED_PORTS.items()}
-    stopping = False
+    stopping = started = False
 
     def on_signal(signum, _frame):
         nonlocal stopping
         stopping = True
+        if not started:  # start-up can wait a minute on a service: stop now rather than after it
+            raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
@@ -29,6 +45,7 @@ def run(workdir: Path) -> int:
         print(f"starting: state in {workdir}, logs in {workdir / 'logs'}", flush=True)
         stack.start_infrastructure()
         stack.start_all()
+        started = True
         print(banner(stack), flush=True)
         while not stopping:
             for name, proc in list(stack.procs.items()):
@@ -37,7 +54,11 @@ def run(workdir: Path) -> int:
                     return 1
             time.sleep(0.5)
         return 0
+    except KeyboardInterrupt:
+        print("interrupted while starting", flush=True)
+        return 1
     finally:
+        started = True  # a second signal must not cut the stop short
         print("stopping…", flush=True)
         stack.close()
 
@@ -47,8 +68,7 @@ def banner(stack: Stack) -> str:
     curl = (
         f"curl -s -X POST {intake}/v1/grievances \\\n"
         "  -H 'Authorization: Bearer demo-key-ngo-np' -H 'Content-Type: application/json' \\\n"
-        "  -d '{\"external_id\": \"demo-1\", \"text\": \"The agent took my passport and I have not been paid "
-        "for 3 months\", \"country_of_work\": \"MY\", \"country_of_origin\": \"NP\", \"language\": \"en\"}'"
+        f"  -d '{json.dumps(DEMO_COMPLAINT)}'"
     )
     lines = [
         "",

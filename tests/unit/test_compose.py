@@ -33,7 +33,8 @@ def test_commands_are_real_cli_commands():
         assert command[0] == "grievance"
         parser().parse_args(command[1:])  # raises SystemExit on an unknown command
     init = " ".join(COMPOSE["services"]["init"]["command"])
-    assert "grievance migrate" in init and "grievance topics" in init
+    # Without the partner directory in PostgreSQL, intake refuses every key.
+    assert "grievance migrate" in init and "grievance topics" in init and "grievance directory load" in init
 
 
 def test_services_start_after_init_which_waits_for_healthy_infrastructure():
@@ -53,6 +54,14 @@ def test_environment_names_are_settings_the_code_reads_and_ports_match():
         assert published == port
         assert port in str(COMPOSE["services"][name]["healthcheck"]["test"])
     assert COMPOSE["services"]["intake"]["environment"]["KAFKA_BOOTSTRAP_SERVERS"] == "kafka:9092"
+
+
+def test_the_notifier_can_ask_intake_for_contact_details():
+    """Full-disclosure deliveries need the contact details from intake: its URL, and one token for both."""
+    intake, notifier = (COMPOSE["services"][name]["environment"] for name in ("intake", "notifier"))
+    assert notifier["INTAKE_URL"] == f"http://intake:{intake['GRIEVANCE_HTTP_PORT']}"
+    assert intake["GRIEVANCE_INTERNAL_TOKEN"] == notifier["GRIEVANCE_INTERNAL_TOKEN"]
+    assert notifier["GRIEVANCE_INTERNAL_TOKEN"].startswith("${GRIEVANCE_INTERNAL_TOKEN:-")  # a demo default
 
 
 def test_the_image_builds_from_the_dockerfile():
