@@ -195,10 +195,10 @@ class ConsumerLoop(threading.Thread):
                 conn = conn or db.connect(self.settings.database_url, retries=1)
                 consumer = consumer or make_consumer(self.settings, self.group, self.topic_names)
                 batch = consumer.poll(timeout_ms=200)
-                self.health.polled(bool(consumer.assignment()))
                 if batch:
                     self._process(conn, consumer, batch)
                 self._prune(conn)
+                self.health.polled(bool(consumer.assignment()), progressed=bool(batch))
             except Exception as exc:
                 transient = is_transient(exc)
                 self.health.failed(exc, transient)

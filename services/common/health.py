@@ -7,6 +7,7 @@ import time
 from services.common.errors import safe_text
 
 STALL_S = 60.0  # a loop that has not completed a cycle for this long is stuck, whatever it says
+QUIET_S = 30.0  # a retrying loop with no failure for this long has recovered
 
 
 class LoopHealth:
@@ -20,17 +21,21 @@ class LoopHealth:
         self.failures = 0  # consecutive failed cycles
         self.bugs = 0  # consecutive failed cycles whose cause was not a dependency outage
         self.last_error: str | None = None
-        self.last_ok = time.monotonic()
+        self.last_ok = self.last_failure = time.monotonic()
 
-    def polled(self, assigned: bool) -> None:
+    def polled(self, assigned: bool, progressed: bool) -> None:
+        """A cycle ended without error. An empty poll right after a failure (the consumer rejoining) is
+        not a recovery: the failed batch comes back next, so the loop stays `retrying` until it is
+        processed, or until a quiet spell shows the failure is gone."""
         self.assigned = assigned
-        self.ok()
+        if progressed or not self.failures or time.monotonic() - self.last_failure > QUIET_S:
+            self.ok()
 
     def ok(self) -> None:
         self.state, self.failures, self.bugs, self.last_ok = "running", 0, 0, time.monotonic()
 
     def failed(self, exc: BaseException, transient: bool) -> None:
-        self.state = "retrying"
+        self.state, self.last_failure = "retrying", time.monotonic()
         self.failures += 1
         self.bugs = 0 if transient else self.bugs + 1
         self.last_error = safe_text(f"{type(exc).__name__}: {exc}", 300)
