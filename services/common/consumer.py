@@ -174,7 +174,7 @@ class ConsumerLoop(threading.Thread):
         self.health = LoopHealth(self.name)
         self.processed = self.dead_lettered = self.duplicates = 0
         self.restart = threading.Event()  # set by the broker watchdog: rejoin from the committed offsets
-        self._pruned_at = 0.0
+        self._pruned_at = float("-inf")  # first prune at the first cycle
         self.logger = log.get().bind(component="consumer", group=group)
 
     @property

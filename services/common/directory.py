@@ -10,8 +10,6 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-import threading
-import time
 from datetime import datetime
 from functools import cache
 from pathlib import Path
@@ -213,42 +211,3 @@ def load_yaml(path: Path) -> dict:
 
 def load(config_dir: Path) -> Directory:
     return Directory.model_validate(load_yaml(config_dir / "partners.yaml"))
-
-
-class DirectoryCache:
-    """The directory as stored in PostgreSQL (triage.partners), re-read at most every `ttl_s` seconds, so
-    an admin change reaches every service within seconds. If the database is unreachable the last good
-    copy stays in use."""
-
-    def __init__(self, database_url: str, ttl_s: float = 5.0):
-        self.database_url, self.ttl_s = database_url, ttl_s
-        self._lock = threading.Lock()
-        self._directory: Directory | None = None
-        self._loaded_at = 0.0
-
-    def get(self) -> Directory:
-        with self._lock:
-            if self._directory is None or time.monotonic() - self._loaded_at > self.ttl_s:
-                try:
-                    self._directory = self._read()
-                    self._loaded_at = time.monotonic()
-                except Exception:
-                    if self._directory is None:
-                        raise
-        return self._directory
-
-    def invalidate(self) -> None:
-        """Read the database again on next use (the writer calls this after its own changes)."""
-        with self._lock:
-            self._loaded_at = float("-inf")
-
-    def _read(self) -> Directory:
-        from services.common import db
-
-        conn = db.connect(self.database_url, retries=1)
-        try:
-            with db.transaction(conn) as cur:
-                cur.execute("SELECT record FROM triage.partners ORDER BY id")
-                return Directory(partners=[Partner.model_validate(r[0]) for r in cur.fetchall()])
-        finally:
-            conn.close()

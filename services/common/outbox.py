@@ -72,7 +72,7 @@ class OutboxRelay(threading.Thread):
         self.wake = threading.Event()
         self.health = LoopHealth(self.name)
         self.published = self.republished = 0
-        self._pruned_at = 0.0
+        self._pruned_at = float("-inf")  # first prune at the first cycle
         self.topic_ids: dict[str, str | None] = {}
 
     @property

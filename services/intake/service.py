@@ -11,7 +11,8 @@ from schemas.models import FieldError, GrievanceRejected
 from services.common import db
 from services.common import logging as log
 from services.common.consumer import Incoming, per_record
-from services.common.directory import Directory, DirectoryCache
+from services.common.directory import Directory
+from services.common.directory_cache import DirectoryCache
 from services.common.runtime import ConsumerSpec, Service
 from services.common.settings import Settings
 from services.intake import api, store

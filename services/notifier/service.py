@@ -8,7 +8,7 @@ from psycopg2.extras import Json
 from schemas import envelope, topics
 from services.common import db
 from services.common.consumer import Incoming
-from services.common.directory import DirectoryCache
+from services.common.directory_cache import DirectoryCache
 from services.common.runtime import ConsumerSpec, Service
 from services.common.settings import Settings
 from services.notifier.delivery import DeliveryWorker

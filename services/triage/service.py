@@ -24,7 +24,8 @@ from schemas.models import (
 from services.common import db
 from services.common import logging as log
 from services.common.consumer import Incoming
-from services.common.directory import Directory, DirectoryCache
+from services.common.directory import Directory
+from services.common.directory_cache import DirectoryCache
 from services.common.errors import is_record_fault, safe_text
 from services.common.names import entity_key
 from services.common.runtime import ConsumerSpec, Service

@@ -1,0 +1,63 @@
+"""The partner directory as stored in PostgreSQL (triage.partners), for the services that route, accept keys
+or deliver. An adapter: the model and its rules are in services.common.directory."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from pydantic import ValidationError
+
+from services.common import db
+from services.common import logging as log
+from services.common.directory import Directory, Partner
+
+
+class DirectoryCache:
+    """Re-read at most every `ttl_s` seconds, so an admin change reaches every service within seconds. If
+    the database is unreachable the last good copy stays in use. A stored record that breaks the current
+    rules (written before a rule existed) is left out with an error in the log, never the whole
+    directory: one bad partner must not stop every case."""
+
+    def __init__(self, database_url: str, ttl_s: float = 5.0):
+        self.database_url, self.ttl_s = database_url, ttl_s
+        self._lock = threading.Lock()
+        self._directory: Directory | None = None
+        self._loaded_at = 0.0
+        self._reported: set[str] = set()
+
+    def get(self) -> Directory:
+        with self._lock:
+            if self._directory is None or time.monotonic() - self._loaded_at > self.ttl_s:
+                try:
+                    self._directory = self._read()
+                    self._loaded_at = time.monotonic()
+                except Exception:
+                    if self._directory is None:
+                        raise
+        return self._directory
+
+    def invalidate(self) -> None:
+        """Read the database again on next use (the writer calls this after its own changes)."""
+        with self._lock:
+            self._loaded_at = float("-inf")
+
+    def _read(self) -> Directory:
+        conn = db.connect(self.database_url, retries=1)
+        try:
+            with db.transaction(conn) as cur:
+                cur.execute("SELECT id, record FROM triage.partners ORDER BY id")
+                rows = cur.fetchall()
+        finally:
+            conn.close()
+        partners = []
+        for partner_id, record in rows:
+            try:
+                partners.append(Partner.model_validate(record))
+            except ValidationError as exc:
+                if partner_id not in self._reported:
+                    self._reported.add(partner_id)
+                    log.get().error("directory_record_invalid", partner_id=partner_id,
+                                    errors=[f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()],
+                                    action="left out until fixed with `grievance directory load` or the admin API")
+        return Directory(partners=partners)
