@@ -237,11 +237,6 @@ class ConsumerLoop(threading.Thread):
             # Some record is bad: redo the batch with a savepoint per record, so only that one is
             # dead-lettered. Batches of good records never pay for the savepoints.
             self._transact(conn, records, careful=True)
-        if self.settings.crash_after_db_commit == self.group:
-            self.logger.warning("fault_injected_crash_after_db_commit")
-            import os
-
-            os._exit(70)
         consumer.commit({
             TopicPartition(tp.topic, tp.partition): OffsetAndMetadata(recs[-1].offset + 1, "", -1)
             for tp, recs in batch.items()

@@ -38,9 +38,6 @@ class Settings:
     # Shared secret for service-to-service calls (the notifier asking intake for contact details).
     internal_token: str = ""
     intake_url: str = "http://127.0.0.1:8080"
-    # Fault injection for the crash-recovery tests: the named consumer group exits right after its
-    # database commit and before its offset commit.
-    crash_after_db_commit: str = ""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> Settings:
@@ -57,7 +54,6 @@ ENV_NAMES = {
     "data_key": "GRIEVANCE_DATA_KEY",
     "http_host": "GRIEVANCE_HTTP_HOST",
     "http_port": "GRIEVANCE_HTTP_PORT",
-    "crash_after_db_commit": "GRIEVANCE_CRASH_AFTER_DB_COMMIT",
     "internal_token": "GRIEVANCE_INTERNAL_TOKEN",
 }
 
