@@ -48,7 +48,8 @@ class LoopHealth:
         return self.bugs >= max_bugs
 
     def backoff_s(self) -> float:
-        return min(30.0, 0.5 * 2 ** min(self.failures, 6))
+        """Short while a dependency is out (it is back the moment it is back), longer for a repeated bug."""
+        return min(30.0 if self.bugs else 4.0, 0.5 * 2 ** min(self.failures, 6))
 
     def ready(self) -> bool:
         return self.state == "running" and time.monotonic() - self.last_ok < STALL_S
