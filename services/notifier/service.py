@@ -7,6 +7,7 @@ from psycopg2.extras import Json
 
 from schemas import envelope, topics
 from services.common import db
+from services.common import logging as log
 from services.common.consumer import Incoming
 from services.common.directory_cache import DirectoryCache
 from services.common.runtime import ConsumerSpec, Service
@@ -27,9 +28,11 @@ def routed_handler(cur: db.Cursor, records: list[Incoming]) -> list[envelope.Mes
             rows.append((event.case_ref, recipient.partner_id, "webhook",
                          Json(webhook_body(event, recipient, delivery_id))))
     # The unique (case_ref, recipient) key is the "never notify twice" guarantee across replays.
-    psycopg2.extras.execute_values(
+    created = psycopg2.extras.execute_values(
         cur, "INSERT INTO notifier.deliveries (case_ref, recipient, channel, payload) VALUES %s"
-        " ON CONFLICT (case_ref, recipient) DO NOTHING", rows)
+        " ON CONFLICT (case_ref, recipient) DO NOTHING RETURNING case_ref, recipient", rows, fetch=True)
+    for case_ref, recipient, *_ in {r[:2] for r in rows} - {tuple(r) for r in created}:
+        log.get().info("duplicate_dropped", reason="delivery already exists", case_ref=case_ref, recipient=recipient)
     return []
 
 

@@ -156,6 +156,8 @@ def make_handler(config: TriageConfig):
              for ref, (_, case, o) in decided.items()],
             fetch=True)
         fresh = [decided[ref] for (ref,) in inserted]  # a case triaged before (a replay) says nothing new
+        for ref in decided.keys() - {ref for (ref,) in inserted}:
+            logger.info("duplicate_dropped", reason="case already triaged", case_ref=ref, event_id=decided[ref][0])
         psycopg2.extras.execute_values(
             cur, "INSERT INTO triage.case_entities (case_ref, role, entity_key, name, partner_id, country, urgency)"
             " VALUES %s ON CONFLICT DO NOTHING",
