@@ -235,6 +235,14 @@ def cmd_directory_load(args: argparse.Namespace) -> int:
 
 
 def cmd_keygen(args: argparse.Namespace) -> int:
+    if args.events:  # one Ed25519 pair per service: each keeps its private key, all get the public ones
+        from services.common.event_auth import SERVICES, generate
+
+        pairs = {name: generate() for name in SERVICES}
+        print("GRIEVANCE_EVENT_KEYS=" + ",".join(f"{n}={pub}" for n, (_, pub) in pairs.items()))
+        for name, (private, _) in pairs.items():
+            print(f"GRIEVANCE_SIGNING_KEY for {name}: {private}")
+        return 0
     from services.intake.identity import Vault
 
     print(Vault.generate_key())
@@ -334,7 +342,9 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--file", help="default: config/partners.yaml")
     s.add_argument("--prune", action="store_true", help="delete partners that are not in the file")
     s.set_defaults(func=cmd_directory_load)
-    sub.add_parser("keygen", help="print a new key for GRIEVANCE_DATA_KEY").set_defaults(func=cmd_keygen)
+    s = sub.add_parser("keygen", help="print a new key for GRIEVANCE_DATA_KEY (or --events: event signing keys)")
+    s.add_argument("--events", action="store_true", help="a key pair per service for signing internal events")
+    s.set_defaults(func=cmd_keygen)
 
     s = sub.add_parser("dev", help="run the whole stack locally on embedded defaults")
     s.add_argument("--workdir", default=str(state.default_workdir()),

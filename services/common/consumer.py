@@ -38,6 +38,7 @@ from schemas.models import OperatorAlert, Urgency
 from services.common import db
 from services.common import logging as log
 from services.common.errors import is_record_fault, is_transient, safe_text
+from services.common.event_auth import EventVerifier, UnsignedEvent
 from services.common.health import LoopHealth
 from services.common.kafka import consumer as make_consumer
 from services.common.outbox import enqueue, headers_to_json
@@ -157,7 +158,9 @@ def dead_letter_alert(service: str, group: str, record: Incoming, exc: BaseExcep
         case_ref=case_ref, kind="dead_letter", urgency=Urgency.high if holds_case else Urgency.medium,
         message=(f"{group} set aside a record of {record.topic} (partition {record.partition}, offset "
                  f"{record.offset}): {type(exc).__name__}: {safe_text(exc, 300)}"
-                 + ("; it may hold a grievance: inspect and requeue it" if holds_case else "")),
+                 + ("; not signed by a service allowed to publish it: a possible forgery by a broker client, do"
+                    " not requeue; check who can write to the topic" if isinstance(exc, UnsignedEvent)
+                    else "; it may hold a grievance: inspect and requeue it" if holds_case else "")),
         raised_at=datetime.now(UTC), service=service, topic=record.topic, event_id=safe_text(record.event_id, 200))
     return envelope.encode(topics.ALERTS, alert, source=service,
                            id=envelope.event_id("dead-letter-alert", group, record.dedupe_key))
@@ -166,8 +169,9 @@ def dead_letter_alert(service: str, group: str, record: Incoming, exc: BaseExcep
 class ConsumerLoop(threading.Thread):
     def __init__(self, *, schema: str, group: str, topic_names: list[str], handler: Handler,
                  settings: Settings, stop: threading.Event, on_commit: Callable[[], None] = lambda: None,
-                 on_fatal: Callable[[str], None] = lambda reason: None):
+                 on_fatal: Callable[[str], None] = lambda reason: None, verifier: EventVerifier | None = None):
         super().__init__(name=f"{group}-consumer", daemon=True)
+        self.verifier = verifier
         self.schema, self.group, self.topic_names = schema, group, topic_names
         self.handler, self.settings, self.stop, self.on_commit = handler, settings, stop, on_commit
         self.on_fatal = on_fatal
@@ -249,11 +253,18 @@ class ConsumerLoop(threading.Thread):
             if careful:
                 out = [m for rec in records for m in self._handle_one(cur, rec)]
             else:
-                if any(rec.problem for rec in records):
-                    raise _RecordFailed("a record is malformed")
+                if any(self._problem(rec) for rec in records):
+                    raise _RecordFailed("a record is malformed or not authentic")
                 fresh = self._fresh(cur, records)
                 out = self._handle_all(cur, fresh)
             enqueue(cur, self.schema, out)
+
+    def _problem(self, rec: Incoming) -> str | None:
+        """Why the record cannot be taken as it is: a malformed envelope, or an internal event that its
+        producer did not sign (forged, tampered, or from a client that merely reached the broker)."""
+        if rec.problem is not None or self.verifier is None:
+            return rec.problem
+        return self.verifier.check(rec.topic, rec.key, rec.value, rec.headers)
 
     def _fresh(self, cur: db.Cursor, records: list[Incoming]) -> list[Incoming]:
         """The records whose ids are claimed now for the first time; repeats are logged and counted."""
@@ -293,8 +304,8 @@ class ConsumerLoop(threading.Thread):
         # of it once the cause is fixed goes through.
         cur.execute("SAVEPOINT record")
         try:
-            if rec.problem:
-                raise MalformedRecord(rec.problem)
+            if problem := self._problem(rec):
+                raise (UnsignedEvent if rec.problem is None else MalformedRecord)(problem)
             if not self._fresh(cur, [rec]):
                 cur.execute("RELEASE SAVEPOINT record")
                 return []

@@ -26,6 +26,7 @@ from schemas.envelope import Headers, Message
 from services.common import db
 from services.common import logging as log
 from services.common.errors import is_transient, safe_text
+from services.common.event_auth import EventSigner
 from services.common.health import LoopHealth
 from services.common.kafka import BrokerWatch
 from services.common.kafka import producer as make_producer
@@ -65,8 +66,9 @@ def enqueue(cur: db.Cursor, schema: str, messages: Sequence[Message]) -> None:
 class OutboxRelay(threading.Thread):
     def __init__(self, schema: str, settings: Settings, stop: threading.Event, batch: int = 2000,
                  on_broker_lost: Callable[[list[str]], None] = lambda problems: None,
-                 on_fatal: Callable[[str], None] = lambda reason: None):
+                 on_fatal: Callable[[str], None] = lambda reason: None, signer: EventSigner | None = None):
         super().__init__(name=f"{schema}-outbox", daemon=True)
+        self.signer = signer
         self.schema, self.settings, self.stop, self.batch = schema, settings, stop, batch
         self.on_broker_lost, self.on_fatal = on_broker_lost, on_fatal
         self.wake = threading.Event()
@@ -167,13 +169,13 @@ class OutboxRelay(threading.Thread):
         log.get().warning("outbox_republish", schema=self.schema, rows=count)
         return count
 
-    @staticmethod
-    def _send(producer, rows) -> None:
-        futures = [
-            producer.send(topic, key=bytes(key) if key is not None else None, value=bytes(value),
-                          headers=headers_from_json(headers))
-            for _, topic, key, value, headers in rows
-        ]
+    def _send(self, producer, rows) -> None:
+        futures = []
+        for _, topic, key, value, headers in rows:
+            key, value, headers = (bytes(key) if key is not None else None), bytes(value), headers_from_json(headers)
+            if self.signer is not None:  # signed as it leaves: what consumers check is what was sent
+                headers = self.signer.headers(topic, key, value, headers)
+            futures.append(producer.send(topic, key=key, value=value, headers=headers))
         producer.flush()
         for f in futures:
             f.get(timeout=0)  # raises if the broker refused one: the rows stay for the next try

@@ -30,6 +30,7 @@ from schemas.models import OperatorAlert, Urgency
 from services.common import db
 from services.common import logging as log
 from services.common.consumer import ConsumerLoop, Handler
+from services.common.event_auth import EventSigner, EventVerifier, parse_public_keys
 from services.common.outbox import OutboxRelay, enqueue
 from services.common.settings import Settings
 
@@ -55,11 +56,13 @@ class Service:
     server: uvicorn.Server | None = None
 
     def __post_init__(self) -> None:
+        signer, verifier = event_keys(self.name, self.settings)
         self.relay = OutboxRelay(self.name, self.settings, self.stop, on_broker_lost=self.broker_lost,
-                                 on_fatal=self.fail)
+                                 on_fatal=self.fail, signer=signer)
         self.loops = [
             ConsumerLoop(schema=self.name, group=c.group, topic_names=c.topics, handler=c.handler,
-                         settings=self.settings, stop=self.stop, on_commit=self.relay.wake.set, on_fatal=self.fail)
+                         settings=self.settings, stop=self.stop, on_commit=self.relay.wake.set, on_fatal=self.fail,
+                         verifier=verifier)
             for c in self.consumers
         ]
 
@@ -162,6 +165,18 @@ class _GracefulServer(uvicorn.Server):
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, self.handle_exit)
         yield
+
+
+def event_keys(service: str, settings: Settings) -> tuple[EventSigner, EventVerifier]:
+    """This service's signer and every service's verifier; a service never runs without them, since an
+    unsigned pipeline would take any event a broker client writes as ours."""
+    if not settings.signing_key or not settings.event_keys:
+        raise SystemExit(f"{service}: GRIEVANCE_SIGNING_KEY and GRIEVANCE_EVENT_KEYS are required (internal events"
+                         " are signed); `grievance keygen --events` prints a set, `grievance dev` makes its own")
+    try:
+        return EventSigner(service, settings.signing_key), EventVerifier(parse_public_keys(settings.event_keys))
+    except ValueError as exc:
+        raise SystemExit(f"{service}: {exc}") from exc
 
 
 def _counts(thread: threading.Thread) -> dict[str, int]:

@@ -37,6 +37,10 @@ class Settings:
     outbox_retention_hours: int = 24
     # Shared secret for service-to-service calls (the notifier asking intake for contact details).
     internal_token: str = ""
+    # This service's Ed25519 private key, and every service's public key (`intake=…,triage=…,notifier=…`):
+    # internal events are signed by their producer and checked by every consumer.
+    signing_key: str = ""
+    event_keys: str = ""
     intake_url: str = "http://127.0.0.1:8080"
 
     @classmethod
@@ -55,6 +59,8 @@ ENV_NAMES = {
     "http_host": "GRIEVANCE_HTTP_HOST",
     "http_port": "GRIEVANCE_HTTP_PORT",
     "internal_token": "GRIEVANCE_INTERNAL_TOKEN",
+    "signing_key": "GRIEVANCE_SIGNING_KEY",
+    "event_keys": "GRIEVANCE_EVENT_KEYS",
 }
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import json
 import os
 import secrets
 import signal
@@ -26,7 +27,7 @@ from pathlib import Path
 
 import httpx
 
-from services.common import db
+from services.common import db, event_auth
 from services.common.kafka import ensure_topics
 from services.common.settings import REPO_ROOT, Settings
 from services.devtools.state import STATE_FILE, DevState, Process
@@ -95,6 +96,7 @@ class Stack:
     log_dir: Path | None = None
     extra_env: dict[str, str] = field(default_factory=dict)  # for every service process
     internal_token: str = ""
+    event_keys: dict[str, tuple[str, str]] = field(default_factory=dict)  # service -> (private, public)
     ports: dict[str, int] = field(default_factory=dict)
     procs: dict[str, subprocess.Popen] = field(default_factory=dict)
     record_state: bool = False  # keep workdir/state.json current, as `grievance dev` does
@@ -117,6 +119,7 @@ class Stack:
                 key_file.chmod(0o600)
             self.data_key = key_file.read_text().strip()
         self.internal_token = self.internal_token or secrets.token_urlsafe(24)
+        self.event_keys = self._event_keys()
         self._save_state()
         db.migrate(self.database_url)
         ensure_topics(self.settings(), list(CONSUMER_GROUPS))
@@ -150,6 +153,18 @@ class Stack:
         self._save_state()
         return self.database_url
 
+    def _event_keys(self) -> dict[str, tuple[str, str]]:
+        """Each service's Ed25519 key pair for signing events, kept in workdir/event-keys.json."""
+        key_file = self.workdir / "event-keys.json"
+        if not key_file.exists():
+            key_file.write_text(json.dumps({name: event_auth.generate() for name in SERVICES}))
+            key_file.chmod(0o600)
+        return {name: tuple(pair) for name, pair in json.loads(key_file.read_text()).items()}
+
+    def service_env(self, name: str, **extra: str) -> dict[str, str]:
+        """The environment of one service: the shared one plus its own signing key."""
+        return self.env(GRIEVANCE_SIGNING_KEY=self.event_keys[name][0], **extra)
+
     def env(self, **extra: str) -> dict[str, str]:
         env = dict(os.environ)
         env.update({
@@ -157,6 +172,7 @@ class Stack:
             "GRIEVANCE_DATA_KEY": self.data_key or "", "KAFKA_SESSION_TIMEOUT_MS": str(self.session_timeout_ms),
             "DEMO_INBOX_URL": f"http://127.0.0.1:{self.port('inbox')}", "INTAKE_URL": self.url("intake"),
             "GRIEVANCE_INTERNAL_TOKEN": self.internal_token,
+            "GRIEVANCE_EVENT_KEYS": ",".join(f"{n}={pub}" for n, (_, pub) in self.event_keys.items()),
         })
         env.update(self.extra_env)
         env.update(extra)
@@ -204,7 +220,9 @@ class Stack:
     def start(self, name: str, **extra_env: str) -> subprocess.Popen:
         """Start a service (intake, triage, notifier) or the demo inbox as its own process."""
         argv = [sys.executable, "-m", "services.cli"] + (["inbox"] if name == "inbox" else ["serve", name])
-        return self._spawn(name, argv, self.env(GRIEVANCE_HTTP_PORT=str(self.port(name)), **extra_env))
+        extra_env["GRIEVANCE_HTTP_PORT"] = str(self.port(name))
+        env = self.service_env(name, **extra_env) if name in SERVICES else self.env(**extra_env)
+        return self._spawn(name, argv, env)
 
     def wait_ready(self, name: str, timeout: float = 60.0) -> None:
         path = "/inbox" if name == "inbox" else "/readyz"

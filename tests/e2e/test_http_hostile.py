@@ -278,7 +278,7 @@ def test_a_database_outage_is_a_503_with_retry_after(stack, tmp_path):
     log = tmp_path / "intake-without-db.log"
     with log.open("wb") as out:
         proc = subprocess.Popen([sys.executable, "-m", "services.cli", "serve", "intake"], cwd=REPO_ROOT,
-                                env=stack.env(DATABASE_URL=nothing, GRIEVANCE_HTTP_PORT=str(port)),
+                                env=stack.service_env("intake", DATABASE_URL=nothing, GRIEVANCE_HTTP_PORT=str(port)),
                                 stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     base = f"http://127.0.0.1:{port}"
     try:

@@ -42,7 +42,7 @@ def test_garbage_goes_to_dead_letter_invalid_json_is_rejected_and_flow_continues
     assert header(dead.headers, "kafka_dlt-original-topic") == topics.SUBMISSIONS.name
     assert header(dead.headers, "kafka_dlt-original-consumer-group") == "intake-submissions"
     assert header(dead.headers, "kafka_dlt-exception-fqcn").endswith("NotJson")
-    assert "not UTF-8 JSON" in header(dead.headers, "kafka_dlt-exception-message")
+    assert "not UTF-8" in header(dead.headers, "kafka_dlt-exception-message")
     assert int(header(dead.headers, "kafka_dlt-original-offset")) >= 0
 
     rejected = read_topic(stack, topics.REJECTED.name, lambda r: as_json(r)["external_id"] == f"bad-{marker}")
