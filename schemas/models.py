@@ -126,7 +126,8 @@ class Consent(_Tolerant):
     share_contact: bool = Field(
         False, description="The worker agrees that organisations handling the case may see contact details"
     )
-    contact_back: bool = Field(True, description="The worker agrees to be contacted about the case")
+    contact_back: bool = Field(True, description="The worker agrees to be contacted about the case; false: no "
+                               "recipient gets contact details, even with share_contact")
 
 
 class PartnerSubmission(_Tolerant):
@@ -283,6 +284,7 @@ class ConsentChanged(_Strict):
     case_ref: CaseRef
     partner_id: PartnerId
     share_contact: bool
+    contact_back: bool = Field(True, description="false: no recipient gets contact details, share_contact or not")
     actor: str
     changed_at: datetime
 

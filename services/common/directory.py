@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
 from typing import Literal
@@ -118,6 +118,48 @@ class WorkingHours(BaseModel):
         return (today in self.days and now >= start) or (yesterday in self.days and now < end)
 
 
+Scope = Literal["submit", "read", "update", "admin"]
+# Kinds on the employer's side (brands, agencies) do not file complaints unless a key says so.
+_NO_SUBMIT_KINDS = frozenset({"brand", "recruitment_agency"})
+LEGACY_KEY_LABEL = "default"
+
+
+def default_scopes(kind: str) -> tuple[Scope, ...]:
+    """Scopes of a key that names none: submit (not for brands and agencies), read its own cases, update
+    (consent on cases it submitted; acknowledgements of cases routed to it). Never admin."""
+    return ("read", "update") if kind in _NO_SUBMIT_KINDS else ("submit", "read", "update")
+
+
+class ApiKey(BaseModel):
+    """One partner API key: only its SHA-256 digest is stored. Several may be valid at once (rotation)."""
+
+    model_config = ConfigDict(extra="forbid")
+    label: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]{0,63}$", description="Unique per partner; names it to revoke")
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$", description="hex SHA-256 of the key")
+    scopes: list[Scope] | None = Field(None, description="None: the defaults for the partner's kind")
+    expires_at: datetime | None = None
+    issued_by: str | None = Field(None, description="Set when issued by the admin API: such keys survive "
+                                                    "`grievance directory load` and are revoked through the API")
+
+    @field_validator("expires_at")
+    @classmethod
+    def _aware(cls, at: datetime | None) -> datetime | None:
+        if at is not None and at.tzinfo is None:
+            raise ValueError("give a time zone, e.g. 2027-01-31T00:00:00Z")
+        return at
+
+    def valid_at(self, moment: datetime) -> bool:
+        return self.expires_at is None or moment < self.expires_at
+
+
+class RateLimit(BaseModel):
+    """A token bucket per key: `per_second` sustained, bursts of up to `burst` requests."""
+
+    model_config = ConfigDict(extra="forbid")
+    per_second: float = Field(gt=0, le=10_000)
+    burst: int = Field(ge=1, le=100_000)
+
+
 class Partner(BaseModel):
     model_config = ConfigDict(extra="forbid")
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{1,63}$")
@@ -139,7 +181,9 @@ class Partner(BaseModel):
     supply_chain: list[str] = Field(default_factory=list,
                                     description="For brands: suppliers whose workers' cases they receive")
     iris_certified: bool = Field(False, description="For recruitment agencies: IRIS-certified")
-    api_key_sha256: str | None = None
+    api_keys: list[ApiKey] = Field(default_factory=list)
+    api_key_sha256: str | None = Field(None, description="Legacy single key: label `default`, the kind's scopes")
+    rate_limit: RateLimit | None = Field(None, description="Per key; unset: the intake instance's default")
     webhook: Webhook | None = None
     email: str | None = Field(None, max_length=200)
 
@@ -149,6 +193,23 @@ class Partner(BaseModel):
         if email is not None and not _EMAIL.match(email):
             raise ValueError(f"{email!r} is not an email address, e.g. cases@partner.example")
         return email
+
+    @model_validator(mode="after")
+    def _unique_labels(self) -> Partner:
+        labels = [k.label for k in self.every_key()]
+        if dupes := sorted({x for x in labels if labels.count(x) > 1}):
+            raise ValueError(f"api key labels must be unique: {', '.join(dupes)} (`{LEGACY_KEY_LABEL}` is "
+                             "api_key_sha256's)")
+        return self
+
+    def every_key(self) -> list[ApiKey]:
+        """Every key, the legacy `api_key_sha256` included."""
+        legacy = [ApiKey.model_construct(label=LEGACY_KEY_LABEL, sha256=self.api_key_sha256, scopes=None,
+                                         expires_at=None, issued_by=None)] if self.api_key_sha256 else []
+        return [*self.api_keys, *legacy]
+
+    def scopes(self, key: ApiKey) -> frozenset[Scope]:
+        return frozenset(default_scopes(self.kind) if key.scopes is None else key.scopes)
 
     def available_at(self, moment: datetime) -> bool:
         """Able to respond now: a 24/7 service, or within its working hours. Never raises: hours that cannot
@@ -175,6 +236,11 @@ def redact(record: dict) -> dict:
     data = dict(record)
     if isinstance(data.get("webhook"), dict):
         data["webhook"] = {**data["webhook"], "secret": "***"}
+    # Key digests stay out of answers and events: a guessable key could be found from its digest.
+    if data.get("api_key_sha256"):
+        data["api_key_sha256"] = "***"
+    if isinstance(data.get("api_keys"), list):
+        data["api_keys"] = [{**k, "sha256": "***"} if isinstance(k, dict) else k for k in data["api_keys"]]
     return data
 
 
@@ -186,8 +252,14 @@ class Directory(BaseModel):
         return next((p for p in self.partners if p.id == partner_id), None)
 
     def by_api_key(self, api_key: str) -> Partner | None:
-        digest = hash_api_key(api_key)
-        return next((p for p in self.partners if p.api_key_sha256 == digest), None)
+        found = self.authenticate(api_key)
+        return found[0] if found else None
+
+    def authenticate(self, api_key: str, at: datetime | None = None) -> tuple[Partner, ApiKey] | None:
+        """The partner and key an API key is, unless unknown or expired."""
+        digest, at = hash_api_key(api_key), at or datetime.now(UTC)
+        return next(((p, k) for p in self.partners for k in p.every_key() if k.sha256 == digest and k.valid_at(at)),
+                    None)
 
 
 def hash_api_key(api_key: str) -> str:

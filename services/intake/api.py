@@ -1,13 +1,21 @@
 """Partner HTTP API: submit a complaint, read a case's status. Partners authenticate with their API key.
 
+Each key carries scopes (`submit`, `read`, `update`; services.common.directory) checked per route, and is
+rate-limited by a token bucket: 401 unknown or expired key, then 429 with Retry-After, then 403 missing scope.
+
 Routes stay thin: what is acceptable is decided in validation.py, how errors look in common/http_errors.py.
 A submission is read as raw bytes (so non-JSON gets its 400 and every rejection is kept as sent), at most
 MAX_BODY_BYTES of it; the OpenAPI document still describes it as a PartnerSubmission.
 """
 
 import hmac
+import math
+import os
+import threading
+import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -16,13 +24,13 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, Field, ValidationError
 
 from schemas.models import MAX_ID_CHARS, CaseRef, FieldError, PartnerSubmission
 from services.common import db
 from services.common import logging as log
-from services.common.directory import Directory, Partner
-from services.common.http_errors import error_response, responses
+from services.common.directory import ApiKey, Directory, Partner, RateLimit, Scope
+from services.common.http_errors import ErrorBody, error_response, responses
 from services.common.outbox import enqueue
 from services.intake import store
 from services.intake.identity import Vault
@@ -72,29 +80,90 @@ class CaseStatus(BaseModel):
 
 
 class ConsentBody(BaseModel):
-    share_contact: bool
+    share_contact: bool = Field(description="The worker agrees that recipients whose role allows it see contact "
+                                            "details")
+    contact_back: bool | None = Field(None, description="The worker agrees to be contacted about the case; "
+                                                        "false: no recipient gets contact details. Unset: unchanged")
 
 
 class ConsentAnswer(BaseModel):
     case_ref: CaseRef
     share_contact: bool
+    contact_back: bool
+
+
+class TokenBuckets:
+    """A token bucket per key, in this process: each intake instance allows the rate on its own, so N
+    instances behind a balancer allow up to N times it. Answers how long to wait (0: go ahead)."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic):
+        self._clock, self._lock = clock, threading.Lock()
+        self._buckets: dict[tuple[str, str], tuple[float, float]] = {}  # key → (tokens, when)
+
+    def take(self, key: tuple[str, str], limit: RateLimit) -> float:
+        with self._lock:
+            now = self._clock()
+            tokens, then = self._buckets.get(key, (float(limit.burst), now))
+            tokens = min(float(limit.burst), tokens + (now - then) * limit.per_second)
+            if tokens >= 1:
+                self._buckets[key] = (tokens - 1, now)
+                return 0.0
+            self._buckets[key] = (tokens, now)
+            return (1 - tokens) / limit.per_second
+
+
+def default_rate_limit(env: Mapping[str, str] = os.environ) -> RateLimit:
+    """Per key unless the partner sets `rate_limit`: PARTNER_RATE_PER_S (20) sustained, PARTNER_RATE_BURST (1000)."""
+    return RateLimit(per_second=float(env.get("PARTNER_RATE_PER_S") or 20),
+                     burst=int(env.get("PARTNER_RATE_BURST") or 1000))
+
+
+@dataclass(frozen=True)
+class Caller:
+    partner: Partner
+    key: ApiKey
+
+
+_RATE_LIMITED = {429: {"model": ErrorBody, "description": "Too many requests with this key: retry after "
+                       "`Retry-After` seconds", "headers": {"Retry-After": {"schema": {"type": "integer"},
+                                                                            "description": "Seconds to wait"}}}}
+
+
+def _auth(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """The error answers of a partner route: its own, and those of authentication, scopes and rate limits."""
+    return {**responses(401, 403, *codes), **_RATE_LIMITED}
 
 
 def router(directory: Callable[[], Directory], vault: Vault, pool: db.Pool, on_commit: Callable[[], None],
-           internal_token: str) -> APIRouter:
+           internal_token: str, rate_limit: RateLimit | None = None) -> APIRouter:
     api = APIRouter(prefix="/v1", tags=["grievances"])
+    buckets, fallback_limit = TokenBuckets(), rate_limit or default_rate_limit()
 
-    def partner(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> Partner:
-        found = directory().by_api_key(credentials.credentials) if credentials else None
+    def caller(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> Caller:
+        found = directory().authenticate(credentials.credentials) if credentials else None
         if found is None:
             raise HTTPException(401, "a valid partner API key is required: Authorization: Bearer <key>",
                                 headers={"WWW-Authenticate": "Bearer"})
-        return found
+        partner, key = found
+        wait = buckets.take((partner.id, key.label), partner.rate_limit or fallback_limit)
+        if wait:
+            raise HTTPException(429, f"too many requests with key {key.label!r} of {partner.id}",
+                                headers={"Retry-After": str(max(1, math.ceil(wait)))})
+        return Caller(partner, key)
+
+    def scoped(scope: Scope) -> Callable[[Caller], Partner]:
+        def check(who: Annotated[Caller, Depends(caller)]) -> Partner:
+            if scope not in who.partner.scopes(who.key):
+                raise HTTPException(403, f"key {who.key.label!r} of {who.partner.id} lacks the {scope!r} scope")
+            return who.partner
+        return check
+
+    submitter, reader, updater = scoped("submit"), scoped("read"), scoped("update")
 
     @api.post("/grievances", status_code=202, response_model=Accepted, openapi_extra=_json_body(PartnerSubmission),
               responses={200: {"model": Accepted, "description": "A resubmit: the existing case"},
-                         **responses(400, 401, 413, 422, 503)})
-    async def submit(request: Request, who: Annotated[Partner, Depends(partner)]) -> JSONResponse:
+                         **_auth(400, 413, 422, 503)})
+    async def submit(request: Request, who: Annotated[Partner, Depends(submitter)]) -> JSONResponse:
         try:
             body = await read_body(request, MAX_BODY_BYTES)
         except BodyTooLarge as exc:
@@ -132,8 +201,8 @@ def router(directory: Callable[[], Directory], vault: Vault, pool: db.Pool, on_c
         return error_response(status, "invalid submission", errors=errors, rejection_ref=ref,
                               headers={"Connection": "close"} if cut_off else None)
 
-    @api.get("/grievances", response_model=CaseStatus, responses=responses(401, 404, 422, 503))
-    def find(external_id: ExternalIdQuery, who: Annotated[Partner, Depends(partner)]) -> JSONResponse:
+    @api.get("/grievances", response_model=CaseStatus, responses=_auth(404, 422, 503))
+    def find(external_id: ExternalIdQuery, who: Annotated[Partner, Depends(reader)]) -> JSONResponse:
         """Look a case up by the partner's own id: how a partner that submitted on Kafka finds its case."""
         with pool.transaction() as cur:
             case_ref = store.case_ref_for(cur, who.id, external_id)
@@ -142,37 +211,40 @@ def router(directory: Callable[[], Directory], vault: Vault, pool: db.Pool, on_c
             raise HTTPException(404, f"no case with external_id {external_id!r} submitted by {who.id}")
         return JSONResponse(_jsonable(found))
 
-    @api.get("/grievances/{case_ref}", response_model=CaseStatus, responses=responses(401, 404, 422, 503))
-    def status(case_ref: CaseRefPath, who: Annotated[Partner, Depends(partner)]) -> JSONResponse:
+    @api.get("/grievances/{case_ref}", response_model=CaseStatus, responses=_auth(404, 422, 503))
+    def status(case_ref: CaseRefPath, who: Annotated[Partner, Depends(reader)]) -> JSONResponse:
         with pool.transaction() as cur:
             found = store.case_status(cur, case_ref, who.id)
         if found is None:  # another partner's case looks exactly like a missing one
-            raise HTTPException(404, f"no case {case_ref} submitted by {who.id}")
+            raise HTTPException(404, store.no_case(case_ref, who.id))
         return JSONResponse(_jsonable(found))
 
     @api.post("/grievances/{case_ref}/consent", response_model=ConsentAnswer,
-              openapi_extra=_json_body(ConsentBody), responses=responses(401, 404, 413, 422, 503))
+              openapi_extra=_json_body(ConsentBody), responses=_auth(404, 413, 422, 503))
     async def consent(case_ref: CaseRefPath, request: Request,
-                      who: Annotated[Partner, Depends(partner)]) -> JSONResponse:
-        """The worker gave or withdrew consent to share contact details: it governs every later
-        disclosure, including retries and replays of earlier deliveries."""
+                      who: Annotated[Partner, Depends(updater)]) -> JSONResponse:
+        """The worker gave or withdrew consent to share contact details (and to be contacted back): it
+        governs every later disclosure, including retries and replays of earlier deliveries. Only the
+        submitting partner, with a key holding the `update` scope; any other case is a 404."""
         try:
             body = ConsentBody.model_validate_json(await read_body(request, MAX_CONSENT_BYTES))
         except BodyTooLarge as exc:
             return error_response(413, str(exc), headers={"Connection": "close"})
         except ValidationError as exc:
             raise RequestValidationError(exc.errors(include_url=False, include_input=False)) from exc
-        return await run_in_threadpool(_consent, case_ref, body.share_contact, who)
+        return await run_in_threadpool(_consent, case_ref, body, who)
 
-    def _consent(case_ref: str, share_contact: bool, who: Partner) -> JSONResponse:
+    def _consent(case_ref: str, body: ConsentBody, who: Partner) -> JSONResponse:
         try:
             with pool.transaction() as cur:
-                message = store.set_consent(cur, case_ref, who.id, share_contact, f"partner:{who.id}")
-                enqueue(cur, "intake", [message])
+                now = store.set_consent(cur, case_ref, who.id, body.share_contact, f"partner:{who.id}",
+                                        contact_back=body.contact_back)
+                enqueue(cur, "intake", [now.message])
         except LookupError as exc:
             raise HTTPException(404, str(exc)) from exc
         on_commit()
-        return JSONResponse({"case_ref": case_ref, "share_contact": share_contact})
+        return JSONResponse({"case_ref": case_ref, "share_contact": now.share_contact,
+                             "contact_back": now.contact_back})
 
     @api.get("/internal/contacts/{case_ref}", include_in_schema=False)
     def contact(case_ref: CaseRefPath, recipient: Annotated[str, Query(max_length=64)],

@@ -26,7 +26,7 @@ from schemas.models import (
 )
 from services.common import db
 from services.common.directory import Partner
-from services.common.shield import conflict, disclosure_for
+from services.common.shield import conflict, disclosure_for, role_disclosure
 from services.intake.identity import Vault
 from services.intake.validation import MAX_ERRORS, dedupe_key, kept_body, printable
 
@@ -60,8 +60,9 @@ def accept(cur: db.Cursor, submission: PartnerSubmission, *, source: str, vault:
     if cur.fetchone() is None:
         return Accepted(case_ref_for(cur, partner_id, external_id) or "", True, [])
     if submission.contact:
-        cur.execute("INSERT INTO intake.contacts (case_ref, ciphertext, consent_share) VALUES (%s,%s,%s)",
-                    (case_ref, vault.encrypt(submission.contact), submission.consent.share_contact))
+        cur.execute("INSERT INTO intake.contacts (case_ref, ciphertext, consent_share, consent_contact_back)"
+                    " VALUES (%s,%s,%s,%s)", (case_ref, vault.encrypt(submission.contact),
+                                              submission.consent.share_contact, submission.consent.contact_back))
     event = GrievanceReceived(
         case_ref=case_ref, partner_id=partner_id, external_id=external_id, subject_ref=subject_ref,
         text=submission.text, language=submission.language, country_of_work=submission.country_of_work,
@@ -173,40 +174,74 @@ def derive_status(triaged: bool, deliveries: list[dict[str, Any]]) -> str:
 # ------------------------------------------------------------------ consent and disclosure
 
 
-def set_consent(cur: db.Cursor, case_ref: str, partner_id: str, share_contact: bool, actor: str) -> envelope.Message:
-    """Record the worker's consent as relayed by the submitting partner; raises LookupError if the case has
-    no contact details held for that partner."""
-    cur.execute("UPDATE intake.contacts k SET consent_share = %s, consent_changed_at = now() FROM intake.cases c"
-                " WHERE k.case_ref = c.case_ref AND c.case_ref = %s AND c.partner_id = %s RETURNING k.case_ref",
-                (share_contact, case_ref, partner_id))
-    if cur.fetchone() is None:
-        raise LookupError(f"no contact details held for case {case_ref} of {partner_id}")
+@dataclass(frozen=True)
+class ConsentNow:
+    share_contact: bool
+    contact_back: bool
+    message: envelope.Message
+
+
+def set_consent(cur: db.Cursor, case_ref: str, partner_id: str, share_contact: bool, actor: str,
+                contact_back: bool | None = None) -> ConsentNow:
+    """Record the worker's consent as relayed by the submitting partner (`contact_back` None: unchanged).
+    Raises LookupError: for another partner's case exactly as for a missing one."""
+    cur.execute("SELECT k.case_ref IS NOT NULL FROM intake.cases c LEFT JOIN intake.contacts k USING (case_ref)"
+                " WHERE c.case_ref = %s AND c.partner_id = %s", (case_ref, partner_id))
+    row = cur.fetchone()
+    if row is None:
+        raise LookupError(no_case(case_ref, partner_id))
+    if not row[0]:
+        raise LookupError(f"case {case_ref} holds no contact details: there is no consent to record")
+    cur.execute("UPDATE intake.contacts SET consent_share = %s,"
+                " consent_contact_back = COALESCE(%s, consent_contact_back), consent_changed_at = now()"
+                " WHERE case_ref = %s RETURNING consent_contact_back", (share_contact, contact_back, case_ref))
+    back = cur.fetchone()[0]
     now = datetime.now(UTC)
-    event = ConsentChanged(case_ref=case_ref, partner_id=partner_id, share_contact=share_contact, actor=actor,
-                           changed_at=now)
-    return envelope.encode(topics.CONSENT, event, source=SOURCE,
-                           id=envelope.event_id("consent", case_ref, now.isoformat()))
+    event = ConsentChanged(case_ref=case_ref, partner_id=partner_id, share_contact=share_contact, contact_back=back,
+                           actor=actor, changed_at=now)
+    return ConsentNow(share_contact, back, envelope.encode(topics.CONSENT, event, source=SOURCE,
+                                                           id=envelope.event_id("consent", case_ref, now.isoformat())))
+
+
+def no_case(case_ref: str, partner_id: str) -> str:
+    """The one answer for a case that is missing or another partner's: nobody learns which."""
+    return f"no case {case_ref} submitted by {partner_id}"
 
 
 def release_contact(cur: db.Cursor, case_ref: str, recipient: Partner | None,
                     vault: Vault) -> tuple[Contact | None, str]:
-    """The worker's contact details for a recipient, if the shield's rules and the worker's current
-    consent allow it; every request is recorded with its outcome."""
-    cur.execute("SELECT k.ciphertext, k.consent_share, c.employer, c.recruiter FROM intake.contacts k"
-                " JOIN intake.cases c USING (case_ref) WHERE case_ref = %s", (case_ref,))
+    """The worker's contact details for a recipient, if the shield's rules, the recipient's role and the
+    worker's consent held now allow it. Every request is recorded in intake.disclosures with its
+    justification: the recipient's role and level, and the consent (share, contact back, since when)."""
+    cur.execute("SELECT k.ciphertext, k.consent_share, k.consent_contact_back, k.consent_changed_at, c.employer,"
+                " c.recruiter FROM intake.contacts k JOIN intake.cases c USING (case_ref) WHERE case_ref = %s",
+                (case_ref,))
     row = cur.fetchone()
-    employer, recruiter = (row[2], row[3]) if row else (None, None)
-    contact, reason = None, "released: consent given and the recipient may receive full disclosure"
-    if recipient is None:
-        reason = "refused: unknown recipient"
-    elif row is None:
-        reason = "refused: no contact details held"
-    elif (why := conflict(recipient, employer, recruiter)) is not None:
-        reason = f"refused: recipient {why}"
-    elif (level := disclosure_for(recipient, bool(row[1])))[0] != Disclosure.full:
-        reason = "refused: " + (level[1] or f"the recipient's disclosure level is {level[0].value}")
-    else:
-        contact = vault.decrypt(bytes(row[0]))
+    contact, verdict, basis = None, "refused: unknown recipient", ""
+    if recipient is not None and row is None:
+        verdict = "refused: no contact details held"
+    elif recipient is not None:
+        _, share, back, changed_at, employer, recruiter = row
+        role_level, role_note = role_disclosure(recipient)
+        basis = (f"; role: {recipient.id} ({recipient.kind}) {role_level.value}"
+                 + (f" ({role_note})" if role_note else "")
+                 + f"; consent: share_contact {_yes(share)}, contact_back {_yes(back)}, "
+                 + (f"changed {changed_at.astimezone(UTC).isoformat(timespec='seconds')}" if changed_at
+                    else "as submitted"))
+        now_level, why_not = disclosure_for(recipient, bool(share), bool(back))
+        if (barred := conflict(recipient, employer, recruiter)) is not None:
+            verdict = f"refused: recipient {barred}"
+        elif now_level != Disclosure.full:
+            verdict = "refused: " + (why_not if role_level == Disclosure.full
+                                     else f"the recipient's role allows {role_level.value}, not contact details")
+        else:
+            verdict = "released"
+            contact = vault.decrypt(bytes(row[0]))
+    reason = verdict + basis
     cur.execute("INSERT INTO intake.disclosures (case_ref, recipient, granted, reason) VALUES (%s,%s,%s,%s)",
                 (case_ref, recipient.id if recipient else "?", contact is not None, reason))
     return contact, reason
+
+
+def _yes(value: bool) -> str:
+    return "yes" if value else "no"

@@ -9,8 +9,10 @@ from services.common.shield import project
 
 
 def webhook_body(event: CaseRouted, recipient: Recipient, delivery_id: str) -> dict[str, Any]:
-    """Stored with the delivery. Contact details are never part of it: for `full` recipients they are
-    fetched from intake at send time, so consent withdrawn before a retry or a replay is honoured."""
+    """Stored with the delivery. `disclosure` is what the recipient's role allows (routing never lowers it
+    for want of consent). Contact details are never part of it: for `full` recipients intake is asked at
+    every send and answers from the consent held then, so consent given after routing reaches the next
+    attempt or redelivery, and consent withdrawn before a retry or a replay is honoured."""
     return {
         "type": "case.routed",
         "delivery_id": delivery_id,
@@ -24,7 +26,8 @@ def webhook_body(event: CaseRouted, recipient: Recipient, delivery_id: str) -> d
 
 
 def with_contact(body: dict[str, Any], contact: dict[str, Any] | None, refusal: str | None) -> dict[str, Any]:
-    """The body as sent: contact details added when released, or the disclosure lowered when refused."""
+    """The body as sent: contact details added when released, or the disclosure lowered to what was
+    actually sent (`pseudonymous`) with intake's reason when refused (no consent now, contact_back false)."""
     if body["disclosure"] != "full":
         return body
     if contact is not None:

@@ -1,18 +1,33 @@
 """The admin API on the triage service: the partner directory (every change audited and announced as a
-directory.changed event carrying who made it) and the employer/recruiter counts for the dashboard.
-Admins authenticate with a Bearer key whose SHA-256 digest is listed in config/admins.yaml."""
+directory.changed event carrying who made it), partner key rotation, and the employer/recruiter counts for
+the dashboard. Admins authenticate with a Bearer key whose SHA-256 digest is listed in config/admins.yaml;
+a partner key with the `admin` scope may also issue and revoke its own partner's keys."""
 
+import secrets
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, HTTPException
-from pydantic import ValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from services.common import db
-from services.common.directory import Partner, hash_api_key, load_yaml
+from services.common.directory import ApiKey, Partner, Scope, hash_api_key, load_yaml
 from services.common.outbox import enqueue
 from services.common.settings import Settings
 from services.triage import directory_store
+
+
+class NewKey(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    label: str | None = Field(None, pattern=r"^[a-z0-9][a-z0-9._-]{0,63}$", description="Default: key-<random>")
+    scopes: list[Scope] | None = Field(None, description="Default: those of the partner's kind")
+    expires_at: datetime | None = None
+
+
+def _field_errors(exc: ValidationError) -> list[dict[str, str]]:
+    return [{"loc": ".".join(map(str, e["loc"])), "msg": e["msg"]} for e in exc.errors(include_url=False)]
 
 
 def router(settings: Settings, pool: db.Pool, on_commit: Callable[[], None]) -> APIRouter:
@@ -25,6 +40,59 @@ def router(settings: Settings, pool: db.Pool, on_commit: Callable[[], None]) -> 
         if actor is None:
             raise HTTPException(401, "an admin API key is required", headers={"WWW-Authenticate": "Bearer"})
         return actor
+
+    def key_manager(partner_id: str, authorization: Annotated[str | None, Header()] = None) -> str:
+        """An admin, or the partner itself with a key holding the `admin` scope."""
+        scheme, _, key = (authorization or "").partition(" ")
+        key = key.strip() if scheme.lower() == "bearer" else ""
+        if actor := admins.get(hash_api_key(key)) if key else None:
+            return f"admin:{actor}"
+        with pool.transaction() as cur:
+            partner = directory_store.get(cur, partner_id) if key else None
+        own = next((k for k in partner.every_key() if k.sha256 == hash_api_key(key)
+                    and k.valid_at(datetime.now(UTC))), None) if partner else None
+        if partner is None or own is None or "admin" not in partner.scopes(own):
+            raise HTTPException(401, "an admin API key, or this partner's key with the admin scope, is required",
+                                headers={"WWW-Authenticate": "Bearer"})
+        return f"partner:{partner.id}/{own.label}"
+
+    @api.post("/partners/{partner_id}/keys", status_code=201)
+    def issue_key(partner_id: str, body: NewKey, actor: Annotated[str, Depends(key_manager)]) -> JSONResponse:
+        """A new key for the partner, answered once: only its SHA-256 is stored. The partner's other keys
+        stay valid until revoked, so it can switch over without downtime."""
+        plain = "gpk_" + secrets.token_urlsafe(32)
+        try:
+            key = ApiKey(label=body.label or f"key-{secrets.token_hex(4)}", sha256=hash_api_key(plain),
+                         scopes=body.scopes, expires_at=body.expires_at, issued_by=actor)
+        except ValidationError as exc:
+            raise HTTPException(422, _field_errors(exc)) from exc
+        try:
+            with pool.transaction() as cur:
+                message = directory_store.add_key(cur, partner_id, key, actor)
+                enqueue(cur, "triage", [message])
+                partner = directory_store.get(cur, partner_id)
+        except LookupError as exc:
+            raise HTTPException(404, str(exc)) from exc
+        except ValueError as exc:
+            raise HTTPException(409, str(exc)) from exc
+        on_commit()
+        assert partner is not None
+        return JSONResponse({"partner_id": partner_id, "label": key.label, "key": plain,
+                             "scopes": sorted(partner.scopes(key)),
+                             "expires_at": key.expires_at.isoformat() if key.expires_at else None,
+                             "note": "shown once: only its SHA-256 is stored"}, status_code=201,
+                            headers={"Cache-Control": "no-store"})
+
+    @api.delete("/partners/{partner_id}/keys/{label}")
+    def revoke_key(partner_id: str, label: str, actor: Annotated[str, Depends(key_manager)]) -> dict:
+        try:
+            with pool.transaction() as cur:
+                message = directory_store.revoke_key(cur, partner_id, label, actor)
+                enqueue(cur, "triage", [message])
+        except LookupError as exc:
+            raise HTTPException(404, str(exc)) from exc
+        on_commit()
+        return {"partner_id": partner_id, "label": label, "revoked": True}
 
     @api.get("/partners")
     def list_partners(actor: Annotated[str, Depends(admin)]) -> list[dict]:
@@ -44,8 +112,7 @@ def router(settings: Settings, pool: db.Pool, on_commit: Callable[[], None]) -> 
         try:
             partner = Partner.model_validate({**body, "id": partner_id})
         except ValidationError as exc:
-            raise HTTPException(422, [{"loc": ".".join(map(str, e["loc"])), "msg": e["msg"]}
-                                      for e in exc.errors(include_url=False)]) from exc
+            raise HTTPException(422, _field_errors(exc)) from exc
         with pool.transaction() as cur:
             message = directory_store.upsert(cur, partner, f"admin:{actor}")
             enqueue(cur, "triage", [message] if message else [])

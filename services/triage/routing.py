@@ -3,7 +3,10 @@
 Pure code over data: ordered rules (config/routing.yaml) and the partner directory. The first rule whose
 conditions hold and that finds a primary recipient decides. The identity shield's rules (services.common.shield)
 apply here: an organisation that is, or acts for, the employer or recruiter named in the complaint never
-receives the case, and each recipient's disclosure level is capped by its kind and the worker's consent.
+receives the case; the employer's side (brands, agencies, anyone that `represents` a company) receives only
+cases about its declared supply chain, facts only, and a case naming no employer goes to no company. Each
+recipient's disclosure is what its role allows; whether contact details go with it is decided by intake at
+send time from the worker's consent held then.
 A critical case (and any case of a rule with `available_now`) always reaches a partner able to respond at
 that hour, or raises `no_available_responder` when the directory has none.
 """
@@ -16,10 +19,10 @@ from pathlib import Path
 
 import yaml
 
-from schemas.models import Excluded, Recipient, Urgency
+from schemas.models import Disclosure, Excluded, Recipient, Urgency
 from services.common.directory import Directory, Partner
 from services.common.names import entity_key
-from services.common.shield import EMPLOYER_SIDE_KINDS, conflict, disclosure_for
+from services.common.shield import conflict, employer_side, role_disclosure
 
 
 @dataclass(frozen=True)
@@ -32,7 +35,7 @@ class CaseFacts:
     language: str | None = None
     employer: str | None = None
     recruiter: str | None = None
-    consent_share_contact: bool = False
+    consent_share_contact: bool = False  # at routing time: only explains; intake decides at send time
     at: datetime | None = None  # when the routing happens (for working hours)
 
     def value(self, key: str):
@@ -133,8 +136,11 @@ def coverage(partner: Partner, facts: CaseFacts) -> tuple[int, str] | None:
             return None
         why.append(f"works in {facts.sector}")
         score += 1
-    if partner.supply_chain:
-        if entity_key(facts.employer) not in {entity_key(n) for n in partner.supply_chain}:
+    if employer_side(partner) or partner.supply_chain:
+        # A company hears only of its declared suppliers' cases; its own sites are barred by the shield
+        # (conflict), and a case naming no employer is linked to no company.
+        key = entity_key(facts.employer)
+        if not key or key not in {entity_key(n) for n in partner.supply_chain}:
             return None
         why.append(f"buys from {facts.employer}")
         score += 1
@@ -218,7 +224,7 @@ def _responder(view: _View, kinds: tuple[str, ...], closest: str) -> tuple[Partn
     hotline); never one the shield bars. The employer's side of a supply chain (brands, agencies) gets
     facts only and cannot answer the worker, so it is never the one."""
     facts = view.facts
-    now = sorted(((p, c) for p, c in view.covering if p.kind not in EMPLOYER_SIDE_KINDS and p.available_at(facts.at)),
+    now = sorted(((p, c) for p, c in view.covering if not employer_side(p) and p.available_at(facts.at)),
                  key=lambda pc: (-pc[1][0], pc[0].kind not in kinds))
     if now:
         partner, (_, why) = now[0]
@@ -226,7 +232,7 @@ def _responder(view: _View, kinds: tuple[str, ...], closest: str) -> tuple[Partn
         return partner, f"{why}; able to respond now ({hours}), {closest} is not"
     anyone = sorted((p for p in view.directory.partners if p.available_24_7 and p.receives_cases
                      and facts.urgency in p.urgencies and p.id not in view.barred
-                     and p.kind not in EMPLOYER_SIDE_KINDS),
+                     and not employer_side(p)),
                     # unrestricted by country first: the nearest thing to covering the case
                     key=lambda p: (bool(p.countries_of_work or p.countries_of_origin), p.kind not in kinds, p.id))
     if anyone:
@@ -236,6 +242,9 @@ def _responder(view: _View, kinds: tuple[str, ...], closest: str) -> tuple[Partn
 
 
 def _recipient(partner: Partner, facts: CaseFacts, role: str, head: str, why: str) -> Recipient:
-    level, note = disclosure_for(partner, facts.consent_share_contact)
+    """The level the recipient's role allows; contact details go with `full` only while the worker consents."""
+    level, note = role_disclosure(partner)
+    if level == Disclosure.full and not facts.consent_share_contact:
+        note = "contact details only once the worker consents"
     reason = f"{head}: {why}" + (f"; {note}" if note else "")
     return Recipient(partner_id=partner.id, kind=partner.kind, role=role, disclosure=level, reason=reason)

@@ -6,7 +6,7 @@ import pytest
 
 from schemas.models import Disclosure, Urgency
 from services.common.directory import Directory
-from services.common.shield import project
+from services.common.shield import disclosure_for, project, role_disclosure
 from services.triage.routing import CaseFacts, RoutingPolicy, RoutingRule, route
 
 MON_NOON_KL = datetime(2026, 11, 30, 4, 0, tzinfo=UTC)  # Monday 12:00 in Kuala Lumpur
@@ -82,11 +82,22 @@ def test_brands_get_facts_only_and_only_for_their_suppliers():
     assert "brand" not in {x.partner_id for x in route(facts(employer="Other Co"), DIRECTORY, POLICY).recipients}
 
 
-def test_full_disclosure_needs_the_workers_consent():
+def test_routing_records_what_the_role_allows_and_leaves_consent_to_send_time():
+    # Consent may come after routing: the recipient's role decides the level recorded, intake decides at each
+    # send from the consent held then (disclosure_for).
     without = route(facts(), DIRECTORY, POLICY).recipients[0]
-    assert without.partner_id == "ngo-my" and without.disclosure == Disclosure.pseudonymous
-    assert "no consent" in without.reason
-    assert route(facts(consent_share_contact=True), DIRECTORY, POLICY).recipients[0].disclosure == Disclosure.full
+    assert without.partner_id == "ngo-my" and without.disclosure == Disclosure.full
+    assert without.reason.endswith("; contact details only once the worker consents")
+    given = route(facts(consent_share_contact=True), DIRECTORY, POLICY).recipients[0]
+    assert given.disclosure == Disclosure.full and "consent" not in given.reason
+    ngo_my = DIRECTORY.get("ngo-my")
+    assert disclosure_for(ngo_my, False) == (Disclosure.pseudonymous, "no consent to share contact details")
+    assert disclosure_for(ngo_my, True) == (Disclosure.full, "")
+    assert disclosure_for(ngo_my, True, contact_back=False) == (
+        Disclosure.pseudonymous, "the worker does not want to be contacted back")
+    # The employer's side is capped by its role, whatever the consent.
+    assert role_disclosure(DIRECTORY.get("brand")) == (Disclosure.anonymised, "brand: facts only")
+    assert disclosure_for(DIRECTORY.get("brand"), True)[0] == Disclosure.anonymised
 
 
 def test_partners_that_do_not_receive_cases_are_never_chosen():
@@ -114,8 +125,8 @@ def test_the_out_of_hours_closest_partner_keeps_its_copy_without_taking_a_copy_s
     assert ids(r) == [("hub", "primary"), ("ngo-my", "copy"), ("hotline", "copy")]
     assert r.recipients[0].reason == ("rule critical (urgency critical): iom_mission that covers every country; "
                                       "able to respond now (24/7), ngo-my is not")
-    assert r.recipients[1].reason.endswith("covers country of work MY; outside its hours; no consent to share "
-                                           "contact details")
+    assert r.recipients[1].reason.endswith("covers country of work MY; outside its hours; contact details only "
+                                           "once the worker consents")
 
 
 def test_a_critical_case_reaches_a_responder_whatever_rule_places_it():
@@ -174,3 +185,64 @@ def test_a_fallback_acting_for_the_named_employer_is_refused_not_used():
     policy = RoutingPolicy(fallback="gg-channel", rules=())
     with pytest.raises(ValueError, match="fallback partner gg-channel is or acts for the employer"):
         route(facts(Urgency.low, ("information_request",), employer="Global Gloves"), DIRECTORY, policy)
+
+
+# ------------------------------------------------------------------ companies get only cases linked to them
+
+COMPANIES = Directory.model_validate({"partners": [
+    {"id": "ngo-my", "name": "NGO MY", "kind": "ngo", "countries_of_work": ["MY"], "disclosure": "full",
+     "available_24_7": True},
+    {"id": "gg-channel", "name": "Global Gloves grievance channel", "kind": "brand", "countries_of_work": ["MY"],
+     "represents": ["Global Gloves Sdn Bhd"], "available_24_7": True},
+    {"id": "buyer", "name": "Buyer", "kind": "brand", "countries_of_work": ["MY"], "disclosure": "full",
+     "supply_chain": ["Global Gloves Sdn Bhd"], "available_24_7": True},
+    {"id": "desk", "name": "Employers' association desk", "kind": "ngo", "countries_of_work": ["MY"],
+     "represents": ["Palm Growers Association"], "available_24_7": True},
+    {"id": "agency", "name": "Agency", "kind": "recruitment_agency", "available_24_7": True},
+]})
+ALL_COPY = RoutingPolicy(fallback="ngo-my", rules=(
+    RoutingRule("all", {}, ("ngo",), ("brand", "recruitment_agency", "ngo"), max_copies=10),))
+
+
+def test_a_case_naming_no_employer_goes_to_no_company():
+    for u in Urgency:
+        r = route(facts(u, employer=None, at=SUN_3AM_KL), COMPANIES, ALL_COPY)
+        assert ids(r) == [("ngo-my", "primary")], u
+
+
+def test_a_company_channel_never_receives_another_employers_case_nor_one_about_itself():
+    other = route(facts(employer="Other Gloves Sdn Bhd"), COMPANIES, ALL_COPY)
+    assert ids(other) == [("ngo-my", "primary")]
+    own = route(facts(employer="GLOBAL GLOVES SDN. BHD."), COMPANIES, ALL_COPY)
+    assert [e.partner_id for e in own.excluded] == ["gg-channel"]
+    assert ids(own) == [("ngo-my", "primary"), ("buyer", "copy")]
+
+
+def test_a_brand_gets_facts_only_for_its_suppliers_cases():
+    buyer = next(x for x in route(facts(employer="Global Gloves"), COMPANIES, ALL_COPY).recipients
+                 if x.partner_id == "buyer")
+    assert buyer.disclosure == Disclosure.anonymised and "buys from Global Gloves" in buyer.reason
+
+
+def test_an_organisation_acting_for_a_company_is_on_the_employers_side_whatever_its_kind():
+    # `desk` says it is an ngo but acts for an employers' association: no unrelated cases, facts only.
+    assert "desk" not in {x.partner_id for x in route(facts(), COMPANIES, ALL_COPY).recipients}
+    assert role_disclosure(COMPANIES.get("desk"))[0] == Disclosure.anonymised
+    # Nor is it ever the one to answer a critical case at night.
+    night = route(facts(Urgency.critical, ("violence_abuse",), at=SUN_3AM_KL), COMPANIES, ALL_COPY)
+    assert night.recipients[0].partner_id == "ngo-my"
+
+
+def test_in_the_demo_directory_the_employers_own_channel_gets_no_case_by_routing():
+    from services.common import directory as directory_module
+    from services.common.settings import REPO_ROOT
+
+    demo = directory_module.load(REPO_ROOT / "config")
+    policy = RoutingPolicy.load(REPO_ROOT / "config" / "routing.yaml")
+    for employer in (None, "Other Gloves Sdn Bhd", "Global Gloves Sdn Bhd"):
+        for u, cats in ((Urgency.high, ("wage_theft", "excessive_hours")), (Urgency.critical, ("violence_abuse",)),
+                        (Urgency.medium, ("living_conditions",))):
+            r = route(facts(u, cats, employer=employer, sector="gloves"), demo, policy)
+            got = {x.partner_id for x in r.recipients}
+            assert "globalgloves-channel" not in got, (employer, u)
+            assert ("brand-gloves" in got) <= (employer == "Global Gloves Sdn Bhd"), (employer, u)
