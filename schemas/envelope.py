@@ -9,8 +9,8 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import TypeVar
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
@@ -66,7 +66,34 @@ def encode(topic: Topic, event: BaseModel, *, id: str, source: str, time: dateti
     if key is not None:
         headers.append(("ce_subject", str(key).encode()))
     headers.extend(extra_headers or [])
-    return Message(topic.name, None if key is None else str(key).encode(), event.model_dump_json().encode(), headers)
+    value = _whole_minute_offsets(event).model_dump_json().encode()
+    return Message(topic.name, None if key is None else str(key).encode(), value, headers)
+
+
+def _whole_minute_offsets(value: Any) -> Any:
+    """JSON times carry their UTC offset in whole minutes (RFC 3339), and pydantic drops the seconds of a
+    finer one, moving the instant: a zone's local mean time before it took a standard offset (Asia/Kuwait
+    before 1950 is +03:11:56), or a hand-made tzinfo. Such a time is sent in UTC instead: the same instant.
+    Returns `value` itself when nothing needed changing (every time in the pipeline is UTC)."""
+    if isinstance(value, datetime):
+        offset = value.utcoffset()
+        if offset is None or not offset % timedelta(minutes=1):
+            return value
+        try:
+            return value.astimezone(UTC)
+        except OverflowError:  # within a day of year 1 or 9999: no UTC form to send instead
+            return value
+    if isinstance(value, BaseModel):
+        changed = {name: new for name in type(value).model_fields
+                   if (new := _whole_minute_offsets(old := getattr(value, name))) is not old}
+        return value.model_copy(update=changed) if changed else value
+    if isinstance(value, list):
+        items = [_whole_minute_offsets(v) for v in value]
+        return items if any(a is not b for a, b in zip(items, value, strict=True)) else value
+    if isinstance(value, dict):
+        entries = {k: _whole_minute_offsets(v) for k, v in value.items()}
+        return entries if any(entries[k] is not v for k, v in value.items()) else value
+    return value
 
 
 def decode(topic: Topic, value: bytes, model: type[M] | None = None) -> M:

@@ -15,7 +15,6 @@ How a decision is reached:
 from __future__ import annotations
 
 import re
-import unicodedata
 from bisect import bisect_left
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +25,7 @@ from pydantic import TypeAdapter
 from schemas.models import Evidence, TriageDecision, Urgency
 from services.triage.language import LanguageDetector
 from services.triage.lexicon import MARKER, MARKERS_FILE, Hit, Lexicon
-from services.triage.text import fold
+from services.triage.text import fold, nfc
 
 _EVIDENCE = TypeAdapter(list[Evidence])
 _QUESTION = re.compile(r"[?？؟]")
@@ -114,7 +113,13 @@ class Classifier:
     def classify(self, text: str, *, language: str | None = None, urgency_hint: Urgency | None = None,
                  minor_involved: bool = False) -> TriageDecision:
         rules = self.rules
-        text = unicodedata.normalize("NFC", text)
+        given = text
+        # Matched on the NFC form; evidence offsets are the text's as given (intake sends NFC, a CLI user may not).
+        text, starts, ends = nfc(given)
+
+        def span(h: Hit) -> tuple[int, int]:
+            return (h.start, h.end) if starts is None or ends is None else (starts[h.start], ends[h.end])
+
         folded = fold(text)
         hits = rules.lexicon.find(folded)
         votes: dict[str, int] = {}
@@ -143,8 +148,8 @@ class Classifier:
         for name in active:
             urgency = max(urgency, rules.concepts[name].urgency, key=lambda u: u.rank)
         for h in counted:
-            c = rules.concepts[h.term.kind]
-            reasons.append(f"'{text[h.start:h.end]}' at {h.start}–{h.end}: {c.says} → {c.urgency.value}")
+            c, (start, end) = rules.concepts[h.term.kind], span(h)
+            reasons.append(f"'{given[start:end]}' at {start}–{end}: {c.says} → {c.urgency.value}")
         if hypothetical:
             reasons.append("asked as a question or hypothesis: a request for information → low")
         # Sorted, not set order: the same text must give the same decision in every process.
@@ -180,8 +185,8 @@ class Classifier:
         iris = list(dict.fromkeys(rules.iris[c] for c in categories if c in rules.iris))
         # One validation call for the list: far cheaper than building each model on its own.
         evidence = _EVIDENCE.validate_python(
-            [{"term": text[h.start:h.end], "start": h.start, "end": h.end, "concept": h.term.kind}
-             for h in sorted(counted, key=lambda h: (h.start, h.end, h.term.kind))])
+            [{"term": given[start:end], "start": start, "end": end, "concept": h.term.kind}
+             for h in sorted(counted, key=lambda h: (h.start, h.end, h.term.kind)) for start, end in [span(h)]])
         says = ", ".join(rules.concepts[n].says for n in ordered[:4]) or "nothing recognised"
         summary = f"{urgency.value}: {says}" + (f" (ILO: {', '.join(indicators)})" if indicators else "")
         return TriageDecision(

@@ -1,9 +1,11 @@
-"""Text normalisation for matching: same length as the input, so a match's offsets are the input's."""
+"""Text normalisation for matching. Folding keeps the length, so a match's offsets are the folded text's;
+`nfc` says where each offset of the NFC form lies in the text as given."""
 
 from __future__ import annotations
 
 import re
 import unicodedata
+from functools import cache
 
 
 def _fold_table() -> dict[int, str]:
@@ -35,3 +37,56 @@ def fold(text: str) -> str:
         return text
     return text.translate(FOLD)  # every mapping is one character to one: offsets never shift
 
+
+def nfc(text: str) -> tuple[str, list[int] | None, list[int] | None]:
+    """The NFC form of `text`, with where each of its offsets lies in `text`: `starts[i]` for a span
+    starting at i, `ends[i]` for one ending at i (both None when `text` is already NFC: the same offsets).
+
+    NFC can shorten a text (a letter and its accent typed apart), lengthen it (Devanagari and Bengali
+    letters with a nukta, which NFC decomposes) or reorder marks. The text is cut where normalisation
+    cannot reach across (before a character that starts with a starter composing with nothing before
+    it); a piece NFC leaves the same length maps one to one, another maps whole, so a span never loses
+    a character it covers and `text[starts[s]:ends[e]]` is the given text's form of the NFC span."""
+    normal = unicodedata.normalize("NFC", text)
+    if normal == text:
+        return text, None, None
+    pieces, begin = [], 0
+    for i in range(1, len(text)):
+        if _boundary_before(text[i]):
+            pieces.append((begin, i))
+            begin = i
+    pieces.append((begin, len(text)))
+    out: list[str] = []
+    starts: list[int] = []
+    ends: list[int] = []
+    for a, b in pieces:
+        piece = unicodedata.normalize("NFC", text[a:b])
+        out.append(piece)
+        if len(piece) == b - a:
+            starts.extend(range(a, b))
+            ends.extend(range(a, b))
+        else:
+            starts.extend([a] * len(piece))
+            ends.extend([a] + [b] * (len(piece) - 1))
+    starts.append(len(text))
+    ends.append(len(text))
+    return "".join(out), starts, ends
+
+
+def _boundary_before(ch: str) -> bool:
+    first = unicodedata.normalize("NFD", ch)[0]
+    return unicodedata.combining(first) == 0 and first not in _composes_with_previous()
+
+
+@cache
+def _composes_with_previous() -> frozenset[str]:
+    """Starters that canonical composition joins to the character before them: Hangul vowels and final
+    consonants, and the second half of two-part vowel signs (Bengali ো = ে + া, Tamil, Sinhala, Burmese…)."""
+    found = {chr(cp) for cp in [*range(0x1161, 0x1176), *range(0x11A8, 0x11C3)]}
+    for cp in range(0x30000):
+        parts = unicodedata.decomposition(chr(cp)).split()
+        if len(parts) == 2 and not parts[0].startswith("<"):
+            pair = "".join(chr(int(p, 16)) for p in parts)
+            if unicodedata.normalize("NFC", pair) == chr(cp):
+                found.add(pair[1])
+    return frozenset(found)
