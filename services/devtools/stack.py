@@ -119,7 +119,7 @@ class Stack:
                 key_file.chmod(0o600)
             self.data_key = key_file.read_text().strip()
         self.internal_token = self.internal_token or secrets.token_urlsafe(24)
-        self.event_keys = self._event_keys()
+        self.event_keys = self.event_keys or self._event_keys()  # given: a replica trusting another stack's keys
         self._save_state()
         db.migrate(self.database_url)
         ensure_topics(self.settings(), list(CONSUMER_GROUPS))

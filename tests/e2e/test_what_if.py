@@ -34,7 +34,9 @@ def test_what_if_on_a_replayed_capture(stack, tmp_path, database_url):
     # Distinct cases: a record published twice (an outbox relay retry) is one case.
     captured = len({json.loads(json.loads(line)["value"])["case_ref"] for line in capture.read_text().splitlines()})
 
-    replica = Stack(tmp_path / "replica", database_url=db.with_database(database_url, f"whatif_{uuid.uuid4().hex[:8]}"))
+    # The replica trusts the keys that signed the captured events, as a staging copy of production would.
+    replica = Stack(tmp_path / "replica", database_url=db.with_database(database_url, f"whatif_{uuid.uuid4().hex[:8]}"),
+                    event_keys=stack.event_keys)
     try:
         replica.start_infrastructure()
         replica.start("triage")
