@@ -310,6 +310,139 @@ def cmd_what_if(args: argparse.Namespace) -> int:
                Path(args.triage_rules) if args.triage_rules else None, args.since, args.json)
 
 
+def _data_key() -> str:
+    """GRIEVANCE_DATA_KEY, or the running `grievance dev`'s key (said on stderr), for the operator commands
+    that open sealed copies."""
+    key = Settings.from_env().data_key
+    dev = None if key else state.running(state.default_workdir())
+    if dev is not None and (state.default_workdir() / "data.key").exists():
+        print(f"grievance: using the dev stack's data key in {state.default_workdir()}", file=sys.stderr)
+        key = (state.default_workdir() / "data.key").read_text().strip()
+    return key
+
+
+@needs("database")
+def cmd_rekey(args: argparse.Namespace) -> int:
+    from services.common import db
+    from services.common.vault import DataVault, InvalidToken, rekey
+
+    try:
+        vault = DataVault(_data_key())
+    except ValueError as exc:
+        print(f"grievance rekey: {exc}", file=sys.stderr)
+        return 1
+
+    def report(table, counts) -> None:
+        print(f"{table}: {counts.rotated} re-encrypted, {counts.sealed} sealed"
+              + (f", {counts.left_clear} left in clear (kept before bounds, over 64 KiB)" if counts.left_clear else ""))
+
+    conn = db.connect(Settings.from_env().database_url)
+    try:
+        done = rekey(conn, vault, args.batch_size, report)
+    except InvalidToken:
+        print("grievance rekey: a sealed value no key in GRIEVANCE_DATA_KEY opens; list every key still in use,"
+              " newest first (what was done so far is committed; run it again)", file=sys.stderr)
+        return 1
+    finally:
+        conn.close()
+    total = sum(c.rotated + c.sealed for c in done.values())
+    print(f"{total} value(s) now sealed with the newest of {vault.key_count} key(s); older keys can be removed")
+    return 0
+
+
+@needs("database")
+def cmd_erase(args: argparse.Namespace) -> int:
+    import re
+
+    from services.common import db
+    from services.common.vault import DataVault, InvalidToken
+    from services.devtools import erase
+
+    if (args.case_ref is None) == (args.older_than is None):
+        print("grievance erase: give a case reference or --older-than DAYS", file=sys.stderr)
+        return 2
+    if args.case_ref is not None and not re.fullmatch(r"GRV-[0-9A-Z]{12}", args.case_ref):
+        print(f"grievance erase: {args.case_ref!r} is not a case reference (GRV- and 12 characters)", file=sys.stderr)
+        return 2
+    try:
+        vault = DataVault(_data_key())
+    except ValueError as exc:
+        print(f"grievance erase: {exc}", file=sys.stderr)
+        return 1
+    conn = db.connect(Settings.from_env().database_url)
+    try:
+        if args.case_ref is not None:
+            removed = erase.erase(conn, args.case_ref, vault)
+            if not removed:
+                done = erase.already_erased(conn, args.case_ref)
+                print(f"{args.case_ref}: " + ("already erased" if done else "nothing held for it"), file=sys.stderr)
+                return 0 if done else 1
+            print(f"erased {args.case_ref}: " + ", ".join(f"{t} {n}" for t, n in sorted(removed.items())))
+        else:
+            cases, rest = erase.erase_older_than(conn, args.older_than, vault)
+            print(f"erased {len(cases)} case(s) received more than {args.older_than} days ago; removed "
+                  + ", ".join(f"{t} {n}" for t, n in sorted(rest.items())))
+    except InvalidToken:
+        print("grievance erase: a sealed copy no key in GRIEVANCE_DATA_KEY opens, so it cannot be searched;"
+              " list every key still in use (nothing was erased for this case)", file=sys.stderr)
+        return 1
+    finally:
+        conn.close()
+    print("events already on Kafka topics are not rewritten: they last until the topics' retention removes them",
+          file=sys.stderr)
+    return 0
+
+
+@needs("database")
+def cmd_rejected(args: argparse.Namespace) -> int:
+    import base64
+    import json
+
+    from services.common import db
+    from services.common.directory_cache import DirectoryCache
+    from services.common.outbox import enqueue
+    from services.intake import store
+    from services.intake.identity import Vault
+    from services.intake.validation import InvalidSubmission, NotJson
+
+    settings, key = Settings.from_env(), _data_key()
+    try:
+        vault = Vault(key)
+    except ValueError as exc:
+        print(f"grievance rejected: {exc}", file=sys.stderr)
+        return 1
+    conn = db.connect(settings.database_url)
+    try:
+        with db.transaction(conn) as cur:
+            found = store.read_rejected(cur, args.ref, vault)
+            if found is None:
+                print(f"grievance rejected: no rejection {args.ref!r}", file=sys.stderr)
+                return 1
+            if args.action == "show":
+                shown = {k: v for k, v in vars(found).items() if k != "body"}
+                try:
+                    shown["body"] = found.body.decode("utf-8")
+                except UnicodeDecodeError:
+                    shown["body_b64"] = base64.b64encode(found.body).decode()
+                print(json.dumps(shown, indent=2, ensure_ascii=False, default=str))
+                return 0
+            if DirectoryCache(settings.database_url, data_key=key).get().get(found.partner_id or "") is None:
+                print(f"grievance rejected: partner {found.partner_id!r} is not in the directory", file=sys.stderr)
+                return 1
+            body = Path(args.body).read_bytes() if args.body else None
+            try:
+                accepted = store.refile_rejected(cur, found, vault, body)
+            except (NotJson, InvalidSubmission) as exc:
+                print(f"grievance rejected: still invalid: {exc}", file=sys.stderr)
+                return 1
+            enqueue(cur, "intake", accepted.messages)
+    finally:
+        conn.close()
+    print(f"{args.ref}: filed as {accepted.case_ref} for {found.partner_id}"
+          + (" (the case already existed)" if accepted.duplicate else ""))
+    return 0
+
+
 def cmd_schemas(args: argparse.Namespace) -> int:
     from schemas.generate import check, write
 
@@ -394,6 +527,24 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--since", help="ISO date or time: only cases triaged since")
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_what_if)
+
+    s = sub.add_parser("rekey", help="re-encrypt every sealed copy with the newest key in GRIEVANCE_DATA_KEY")
+    s.add_argument("--batch-size", type=int, default=500, help="rows per transaction")
+    s.set_defaults(func=cmd_rekey)
+    s = sub.add_parser("erase", help="erase a case everywhere it is stored, or every case older than DAYS")
+    s.add_argument("case_ref", nargs="?", help="GRV-…")
+    s.add_argument("--older-than", type=int, metavar="DAYS", help="retention: cases received before, and older"
+                   " rejected submissions and dead letters")
+    s.set_defaults(func=cmd_erase)
+    s = sub.add_parser("rejected", help="show or refile a kept rejection (its body opened with GRIEVANCE_DATA_KEY)")
+    rsub = s.add_subparsers(dest="action", required=True)
+    r = rsub.add_parser("show", help="print the rejection with its body")
+    r.add_argument("ref", help="the rejection_ref the partner was answered (http/…), or a Kafka event id")
+    r.set_defaults(func=cmd_rejected)
+    r = rsub.add_parser("replay", help="validate it again as its partner and file it if it passes")
+    r.add_argument("ref")
+    r.add_argument("--body", help="a file with a repaired body to file instead")
+    r.set_defaults(func=cmd_rejected)
 
     s = sub.add_parser("schemas", help="regenerate the JSON Schemas and AsyncAPI document")
     s.add_argument("--check", action="store_true", help="exit 1 if the checked-in files are out of date")

@@ -136,28 +136,38 @@ class _RecordFailed(Exception):
     """A handler failed on a record of a batch processed without savepoints."""
 
 
-def dead_letter(group: str, record: Incoming, exc: BaseException) -> Message:
+def dead_letter(group: str, record: Incoming, exc: BaseException, data_key: str = "") -> Message:
+    """The record for `<group>.dlq`: original key and headers plus the kafka_dlt-* ones; with a data key,
+    the value sealed (it may hold a complaint) and marked so, for `grievance replay` to open."""
+    from services.common.vault import SEALED_HEADER, SEALED_SCHEME, clear_error, optional
+
     error_headers = [
         ("kafka_dlt-original-topic", record.topic),
         ("kafka_dlt-original-partition", str(record.partition)),
         ("kafka_dlt-original-offset", str(record.offset)),
         ("kafka_dlt-original-consumer-group", group),
         ("kafka_dlt-exception-fqcn", f"{type(exc).__module__}.{type(exc).__qualname__}"),
-        ("kafka_dlt-exception-message", safe_text(exc)),
+        ("kafka_dlt-exception-message", clear_error(exc)),
     ]
     headers = list(record.headers) + [(k, v.encode()) for k, v in error_headers]
-    return Message(topics.dlq(group), record.key, record.value or b"", headers)
+    vault = optional(data_key)
+    if vault is None or record.value is None:
+        return Message(topics.dlq(group), record.key, record.value or b"", headers)
+    return Message(topics.dlq(group), record.key, vault.encrypt_bytes(record.value),
+                   [*headers, (SEALED_HEADER, SEALED_SCHEME)])
 
 
 def dead_letter_alert(service: str, group: str, record: Incoming, exc: BaseException) -> Message:
     """An operator alert for a dead letter; the case it names, if its key is a case reference."""
+    from services.common.vault import clear_error
+
     key = (record.key or b"").decode("utf-8", "replace")
     case_ref = key if re.fullmatch(r"GRV-[0-9A-Z]{12}", key) else None
     holds_case = record.topic in GRIEVANCE_TOPICS
     alert = OperatorAlert(
         case_ref=case_ref, kind="dead_letter", urgency=Urgency.high if holds_case else Urgency.medium,
         message=(f"{group} set aside a record of {record.topic} (partition {record.partition}, offset "
-                 f"{record.offset}): {type(exc).__name__}: {safe_text(exc, 300)}"
+                 f"{record.offset}): {type(exc).__name__}: {clear_error(exc, 300)}"
                  + ("; not signed by a service allowed to publish it: a possible forgery by a broker client, do"
                     " not requeue; check who can write to the topic" if isinstance(exc, UnsignedEvent)
                     else "; it may hold a grievance: inspect and requeue it" if holds_case else "")),
@@ -320,24 +330,32 @@ class ConsumerLoop(threading.Thread):
 
     def _set_aside(self, cur: db.Cursor, rec: Incoming, exc: BaseException) -> list[Message]:
         """Keep the record, publish it to the dead-letter topic and alert, once per record: a batch
-        replayed after a crash, or a requeued record that fails again, only counts another attempt."""
+        replayed after a crash, or a requeued record that fails again, only counts another attempt. The
+        value is sealed when the service has a data key (it may hold a complaint and contact details);
+        the error is kept without the input it quotes."""
+        from services.common.vault import clear_error, optional
+
         self.dead_lettered += 1
         self.logger.warning("dead_lettered", topic=rec.topic, partition=rec.partition, offset=rec.offset,
                             event_id=safe_text(rec.event_id, 200), error_class=type(exc).__name__,
-                            error=safe_text(exc, 500))
+                            error=clear_error(exc, 500))
+        vault = optional(self.settings.data_key)
+        sealed = vault is not None and rec.value is not None
         cur.execute(
             f"INSERT INTO {self.schema}.dead_letters (consumer_group, dedupe_key, topic, kafka_partition,"
-            " kafka_offset, key, value, headers, error_class, error_message)"
-            " VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)"
+            " kafka_offset, key, value, value_sealed, headers, error_class, error_message)"
+            " VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)"
             " ON CONFLICT (consumer_group, dedupe_key) DO UPDATE SET attempts = EXCLUDED.attempts"
             f" + {self.schema}.dead_letters.attempts, error_message = EXCLUDED.error_message,"
             " last_failed_at = now() RETURNING attempts",
-            (self.group, safe_text(rec.dedupe_key, 600), rec.topic, rec.partition, rec.offset, rec.key, rec.value,
-             Json(headers_to_json(rec.headers)), type(exc).__name__, safe_text(exc)),
+            (self.group, safe_text(rec.dedupe_key, 600), rec.topic, rec.partition, rec.offset, rec.key,
+             vault.encrypt_bytes(rec.value) if sealed else rec.value, sealed,
+             Json(headers_to_json(rec.headers)), type(exc).__name__, clear_error(exc)),
         )
         if cur.fetchone()[0] > 1:
             return []
-        return [dead_letter(self.group, rec, exc), dead_letter_alert(self.schema, self.group, rec, exc)]
+        return [dead_letter(self.group, rec, exc, self.settings.data_key),
+                dead_letter_alert(self.schema, self.group, rec, exc)]
 
     def _prune(self, conn: db.Connection) -> None:
         """Forget processed-event ids older than the retention window (longer than any replay), hourly."""

@@ -4,6 +4,10 @@ Each line: topic, partition, offset, timestamp (ms), key, value, headers. Text s
 `value`, header values as strings); bytes that are not UTF-8 go base64 in `key_b64` / `value_b64` / `b64`.
 Replays keep the original headers, so `ce_id` is unchanged and every consumer drops what it has already
 processed: replaying a capture twice creates no second case and no second notification.
+
+A dead letter's value is sealed with the data vault (header `grievance-sealed: fernet`), in the capture
+file too; replay opens it with GRIEVANCE_DATA_KEY before putting it back on its original topic, and
+refuses to publish anything when a sealed record cannot be opened.
 """
 
 from __future__ import annotations
@@ -19,11 +23,12 @@ from datetime import datetime
 from kafka import KafkaConsumer, TopicPartition
 from tqdm import tqdm
 
-from schemas.envelope import header
+from schemas.envelope import Headers, header
 from services.common.kafka import CLIENT_DEFAULTS
 from services.common.kafka import producer as make_producer
 from services.common.outbox import headers_from_json, headers_to_json
 from services.common.settings import Settings
+from services.common.vault import SEALED_HEADER, DataVault, InvalidToken, optional
 
 DLT_PREFIX = "kafka_dlt-"
 
@@ -100,27 +105,59 @@ def capture(settings: Settings, args: argparse.Namespace) -> int:
 
 def target(line: dict, prefix: str) -> tuple[str, list[tuple[str, bytes]]]:
     """Where a captured record goes back to. A dead letter goes back to the topic it came from, without
-    its error headers, so an operator can replay dead letters once the cause is fixed."""
+    its error headers and seal mark (value_for opens the value), so an operator can replay dead letters
+    once the cause is fixed."""
     headers = headers_from_json(line["headers"])
     original = header(headers, DLT_PREFIX + "original-topic")
     if original:
-        return prefix + original, [(k, v) for k, v in headers if not k.startswith(DLT_PREFIX)]
+        return prefix + original, [(k, v) for k, v in headers
+                                   if not k.startswith(DLT_PREFIX) and k != SEALED_HEADER]
     return prefix + line["topic"], headers
+
+
+class CannotOpen(ValueError):
+    """A sealed dead letter that the configured keys do not open: nothing is published."""
+
+
+def value_for(line: dict, vault: DataVault | None) -> bytes:
+    """The value to publish: a sealed dead letter going back to its topic is opened first, since its
+    consumers read the original bytes (a dead letter replayed onto a dead-letter topic stays sealed)."""
+    value = _bytes(line, "value") or b""
+    headers = headers_from_json(line["headers"])
+    if header(headers, SEALED_HEADER) is None or header(headers, DLT_PREFIX + "original-topic") is None:
+        return value
+    where = f"{line.get('topic')} partition {line.get('partition')} offset {line.get('offset')}"
+    if vault is None:
+        raise CannotOpen(f"the dead letter at {where} is sealed: set GRIEVANCE_DATA_KEY to replay it")
+    try:
+        return vault.decrypt_bytes(value)
+    except InvalidToken:
+        raise CannotOpen(f"no key in GRIEVANCE_DATA_KEY opens the dead letter at {where}") from None
+
+
+def prepared(lines: list[dict], prefix: str, vault: DataVault | None) -> list[tuple[str, Headers, bytes | None, bytes]]:
+    """(topic, headers, key, value) of every line; CannotOpen before anything is published."""
+    return [(*target(line, prefix), _bytes(line, "key"), value_for(line, vault)) for line in lines]
 
 
 def replay(settings: Settings, args: argparse.Namespace) -> int:
     with open(args.file, encoding="utf-8") as f:
         lines = [json.loads(raw) for raw in f if raw.strip()]
+    try:
+        records = prepared(lines, args.topic_prefix, optional(settings.data_key))
+    except ValueError as exc:  # CannotOpen, or GRIEVANCE_DATA_KEY that is no key
+        print(f"grievance replay: {exc}; nothing was published", file=sys.stderr)
+        return 1
     producer = make_producer(settings)
     started = time.monotonic()
     try:
-        for i, line in enumerate(tqdm(lines, unit="rec", disable=args.no_progress, file=sys.stderr)):
+        for i, (topic, headers, key, value) in enumerate(
+                tqdm(records, unit="rec", disable=args.no_progress, file=sys.stderr)):
             if args.rate > 0:  # pace to the requested rate
                 delay = started + i / args.rate - time.monotonic()
                 if delay > 0:
                     time.sleep(delay)
-            topic, headers = target(line, args.topic_prefix)
-            producer.send(topic, key=_bytes(line, "key"), value=_bytes(line, "value") or b"", headers=headers)
+            producer.send(topic, key=key, value=value, headers=headers)
         producer.flush()
     finally:
         producer.close()

@@ -196,7 +196,7 @@ def router(directory: Callable[[], Directory], vault: Vault, pool: db.Pool, on_c
         ref = "http/" + str(uuid.uuid4())
         with pool.transaction() as cur:
             store.keep_rejected(cur, source="http", source_ref=ref, body=body, errors=errors, partner_id=who.id,
-                                external_id=getattr(exc, "external_id", None),
+                                external_id=getattr(exc, "external_id", None), vault=vault,
                                 declared_size=getattr(exc, "declared", None), cut_off=cut_off)
         return error_response(status, "invalid submission", errors=errors, rejection_ref=ref,
                               headers={"Connection": "close"} if cut_off else None)

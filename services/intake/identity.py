@@ -1,4 +1,7 @@
-"""The worker's identity stays here: contact details encrypted at rest, a pseudonym on the bus."""
+"""The worker's identity stays here: contact details encrypted at rest, a pseudonym on the bus.
+
+The encryption itself is the shared vault's (services.common.vault), so rotation and `grievance rekey`
+cover contact details like every other sealed copy."""
 
 from __future__ import annotations
 
@@ -6,27 +9,21 @@ import hashlib
 import hmac
 import json
 
-from cryptography.fernet import Fernet
-
 from schemas.models import Contact
+from services.common.vault import DataVault
 
 
-class Vault:
+class Vault(DataVault):
     def __init__(self, key: str):
-        if not key:
-            raise ValueError("GRIEVANCE_DATA_KEY is not set (generate one with `grievance keygen`)")
-        self._fernet = Fernet(key.encode())
-        self._pseudonym_key = hashlib.sha256(b"subject-ref\x00" + key.encode()).digest()
-
-    @staticmethod
-    def generate_key() -> str:
-        return Fernet.generate_key().decode()
+        super().__init__(key)
+        # From the oldest key listed, so putting a new key in front keeps every worker's pseudonym.
+        self._pseudonym_key = self.derive(b"subject-ref")
 
     def encrypt(self, contact: Contact) -> bytes:
-        return self._fernet.encrypt(contact.model_dump_json(exclude_none=True).encode())
+        return self.encrypt_bytes(contact.model_dump_json(exclude_none=True).encode())
 
     def decrypt(self, token: bytes) -> Contact:
-        return Contact.model_validate(json.loads(self._fernet.decrypt(bytes(token))))
+        return Contact.model_validate(json.loads(self.decrypt_bytes(token)))
 
     def subject_ref(self, partner_id: str, dedupe_key: str, contact: Contact | None) -> str:
         """A stable pseudonym: the same worker (by passport, phone or e-mail) gets the same reference

@@ -35,7 +35,8 @@ def submissions_handler(partners: Callable[[], Directory], vault: Vault):
                     submission.partner_id, submission.external_id)
         except InvalidSubmission as exc:
             store.keep_rejected(cur, source="kafka", source_ref=rec.event_id, body=rec.value or b"",
-                                errors=exc.errors, partner_id=exc.partner_id, external_id=exc.external_id)
+                                errors=exc.errors, partner_id=exc.partner_id, external_id=exc.external_id,
+                                vault=vault)
             rejected = GrievanceRejected(partner_id=exc.partner_id, external_id=exc.external_id,
                                          source_event_id=rec.event_id, errors=exc.errors,
                                          rejected_at=datetime.now(UTC))

@@ -27,8 +27,16 @@ from schemas.models import (
 from services.common import db
 from services.common.directory import Partner
 from services.common.shield import conflict, disclosure_for, role_disclosure
+from services.common.vault import DataVault
 from services.intake.identity import Vault
-from services.intake.validation import MAX_ERRORS, dedupe_key, kept_body, printable
+from services.intake.validation import (
+    MAX_ERRORS,
+    InvalidSubmission,
+    dedupe_key,
+    kept_body,
+    parse_submission,
+    printable,
+)
 
 SOURCE = "intake"
 _ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford base32: no I, L, O, U to misread
@@ -76,20 +84,79 @@ def accept(cur: db.Cursor, submission: PartnerSubmission, *, source: str, vault:
 
 
 def keep_rejected(cur: db.Cursor, *, source: str, source_ref: str, body: bytes, errors: list[FieldError],
-                  partner_id: str | None, external_id: str | None, declared_size: int | None = None,
-                  cut_off: bool = False) -> None:
+                  partner_id: str | None, external_id: str | None, vault: DataVault,
+                  declared_size: int | None = None, cut_off: bool = False) -> None:
     """Keep a rejection whatever it holds: at most 64 KiB of the body (with its size and digest), and
-    every text made storable, since failing here would lose the rejection and answer 500."""
+    every text made storable, since failing here would lose the rejection and answer 500. The body may
+    hold contact details and the complaint, so it is sealed; what an operator sorts rejections by (the
+    partner, its id, the errors, size and digest) stays in clear."""
     kept = kept_body(body, declared=declared_size, cut_off=cut_off)
     cur.execute(
-        "INSERT INTO intake.rejected_submissions (source, source_ref, partner_id, external_id, body, errors,"
-        " body_size, body_sha256, body_truncated) VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s)"
+        "INSERT INTO intake.rejected_submissions (source, source_ref, partner_id, external_id, body, body_sealed,"
+        " errors, body_size, body_sha256, body_truncated) VALUES (%s,%s,%s,%s,%s,true,%s,%s,%s,%s)"
         " ON CONFLICT (source_ref) DO NOTHING",
         (source, printable(source_ref, 300), partner_id and printable(partner_id, 64),
-         external_id and printable(external_id, MAX_ID_CHARS), kept.head,
+         external_id and printable(external_id, MAX_ID_CHARS), vault.encrypt_bytes(kept.head),
          Json([{k: printable(v, 500) for k, v in e.model_dump().items()} for e in errors[:MAX_ERRORS]]),
          kept.size, kept.sha256, kept.truncated),
     )
+
+
+@dataclass(frozen=True)
+class Rejected:
+    source: str
+    source_ref: str
+    partner_id: str | None
+    external_id: str | None
+    body: bytes  # opened: for the operator who asked, never logged
+    errors: list[dict[str, str]]
+    body_size: int | None
+    body_sha256: str | None
+    body_truncated: bool
+    created_at: datetime
+
+
+def read_rejected(cur: db.Cursor, source_ref: str, vault: DataVault) -> Rejected | None:
+    """A kept rejection with its body opened (a row kept before sealing existed is read as it is)."""
+    cur.execute("SELECT source, source_ref, partner_id, external_id, body, body_sealed, errors, body_size,"
+                " body_sha256, body_truncated, created_at FROM intake.rejected_submissions WHERE source_ref = %s",
+                (source_ref,))
+    row = cur.fetchone()
+    if row is None:
+        return None
+    body = vault.decrypt_bytes(bytes(row[4])) if row[5] else bytes(row[4])
+    return Rejected(row[0], row[1], row[2], row[3], body, row[6], row[7], row[8], row[9], row[10])
+
+
+def refile_rejected(cur: db.Cursor, rejected: Rejected, vault: Vault, body: bytes | None = None) -> Accepted:
+    """An operator's second try at a kept rejection, as the partner it was kept under, with its body or
+    a repaired one: validated again exactly as a submission is. Raises NotJson or InvalidSubmission."""
+    if not rejected.partner_id:
+        raise InvalidSubmission([FieldError(loc="partner_id", msg="the rejection names no partner",
+                                            type="missing")], None, rejected.external_id)
+    submission = parse_submission(rejected.body if body is None else body, partner_id=rejected.partner_id)
+    return accept(cur, submission, source=rejected.source, vault=vault)
+
+
+def case_identity(cur: db.Cursor, case_ref: str) -> tuple[str, str] | None:
+    """(partner id, external id) of a case: what its submission and its rejections are filed under."""
+    cur.execute("SELECT partner_id, external_id FROM intake.cases WHERE case_ref = %s", (case_ref,))
+    row = cur.fetchone()
+    return (row[0], row[1]) if row else None
+
+
+def erase_case(cur: db.Cursor, case_ref: str) -> dict[str, int]:
+    """Intake's own part of erasing a case: the rejections of its submission (by the partner's external id),
+    then the case itself with what hangs on it (contact details, delivery status: ON DELETE CASCADE).
+    Rows elsewhere that name the case are the erasure command's (services/devtools/erase.py)."""
+    identity = case_identity(cur, case_ref)
+    if identity is None:
+        return {}
+    cur.execute("DELETE FROM intake.rejected_submissions WHERE partner_id = %s AND external_id = %s", identity)
+    removed = {"intake.rejected_submissions": cur.rowcount}
+    cur.execute("DELETE FROM intake.cases WHERE case_ref = %s", (case_ref,))
+    removed["intake.cases"] = cur.rowcount
+    return removed
 
 
 # ------------------------------------------------------------------ status projection

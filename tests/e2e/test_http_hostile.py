@@ -5,6 +5,7 @@ wrong (or a 503 with Retry-After when the database is out), is kept in intake.re
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import socket
 import subprocess
@@ -18,6 +19,7 @@ import pytest
 
 from services.common import db
 from services.common.settings import REPO_ROOT
+from services.common.vault import DataVault
 from services.devtools.stack import free_port
 
 from .conftest import AUTH, PARTNER, complaint, produce, wait_for
@@ -36,16 +38,27 @@ def raw_json(body: dict) -> bytes:
     return json.dumps(body).encode()
 
 
+_OPENER: dict[str, DataVault] = {}
+
+
+@pytest.fixture(autouse=True)
+def _operator_key(stack):
+    """Kept bodies are sealed: these tests open them with the stack's data key, as an operator would."""
+    _OPENER["vault"] = DataVault(stack.data_key)
+
+
 def kept(conn, response: httpx.Response) -> dict:
-    """The row kept for a rejected request, found by the reference the answer gave."""
+    """The row kept for a rejected request, found by the reference the answer gave, its body opened."""
     ref = response.json()["rejection_ref"]
     with db.transaction(conn) as cur:
-        cur.execute("SELECT partner_id, external_id, body, octet_length(body), body_size, body_sha256,"
+        cur.execute("SELECT partner_id, external_id, body, body_sealed, body_size, body_sha256,"
                     " body_truncated, errors FROM intake.rejected_submissions WHERE source_ref = %s", (ref,))
         row = cur.fetchone()
     assert row is not None, f"rejection {ref} was not kept"
+    assert row[3], "a kept body is sealed"
+    body = _OPENER["vault"].decrypt_bytes(row[2])
     names = ("partner_id", "external_id", "body", "stored_bytes", "body_size", "body_sha256", "truncated", "errors")
-    return dict(zip(names, row, strict=True))
+    return dict(zip(names, (row[0], row[1], body, len(body), *row[4:]), strict=True))
 
 
 def assert_rejected(conn, r: httpx.Response, status: int, loc: str, sent: bytes | None = None) -> dict:
@@ -242,7 +255,7 @@ def test_kafka_submissions_get_the_same_rules(stack, conn):
     def row():
         with db.transaction(conn) as cur:
             cur.execute("SELECT external_id, errors FROM intake.rejected_submissions WHERE source = 'kafka'"
-                        " AND body = %s", (sent,))
+                        " AND body_sha256 = %s", (hashlib.sha256(sent).hexdigest(),))
             return cur.fetchone()
 
     external_id, errors = wait_for(row, 30, what="the Kafka rejection kept")
