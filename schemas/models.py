@@ -292,6 +292,7 @@ class ConsentChanged(_Strict):
 AlertKind = Literal[
     "critical_case",  # a case an operator should see now
     "no_available_responder",  # nobody able to respond at this hour
+    "fallback_barred",  # no rule placed the case and the fallback is the party complained about
     "triage_failed",  # classification or routing raised: the case went to the fallback partner
     "delivery_failed",  # a delivery gave up
     "dead_letter",  # a record was set aside; it may hold a grievance

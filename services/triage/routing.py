@@ -192,11 +192,30 @@ def route(facts: CaseFacts, directory: Directory, policy: RoutingPolicy) -> Rout
     fallback = directory.get(policy.fallback)
     if fallback is None:
         raise ValueError(f"fallback partner {policy.fallback!r} is not in the directory")
-    if fallback.id in barred:  # the shield holds here too; the caller alerts
-        raise ValueError(f"no rule found a partner, and the fallback partner {fallback.id} "
-                         f"{conflict(fallback, facts.employer, facts.recruiter)}")
-    recipients, alert = _answered_now(view, fallback, "the configured fallback", "no rule found a partner", (), False)
+    why = "the configured fallback"
+    if fallback.id in barred:  # the shield holds here too: the nearest partner able to act stands in
+        barred_why = conflict(fallback, facts.employer, facts.recruiter)
+        fallback = _stand_in(view)
+        if fallback is None:
+            raise ValueError(f"no rule found a partner, the fallback partner {policy.fallback} {barred_why},"
+                             " and no other partner can take the case")
+        why = f"standing in for the configured fallback {policy.fallback}, which {barred_why}"
+        alerts.append(("fallback_barred", f"no rule found a partner and the fallback {policy.fallback} {barred_why};"
+                                          f" {fallback.id} received the case"))
+    recipients, alert = _answered_now(view, fallback, why, "no rule found a partner", (), False)
     return Route("fallback", recipients, excluded, alerts + alert)
+
+
+def _stand_in(view: _View) -> Partner | None:
+    """Who takes a case no rule placed when the fallback may not: the closest covering partner that can
+    answer the worker, else a partner that takes cases of this urgency anywhere (24/7 first)."""
+    covering = sorted(((p, c) for p, c in view.covering if not employer_side(p)), key=lambda pc: -pc[1][0])
+    if covering:
+        return covering[0][0]
+    anyone = sorted((p for p in view.directory.partners if p.receives_cases and view.facts.urgency in p.urgencies
+                     and p.id not in view.barred and not employer_side(p)),
+                    key=lambda p: (not p.available_24_7, bool(p.countries_of_work or p.countries_of_origin), p.id))
+    return anyone[0] if anyone else None
 
 
 def _answered_now(view: _View, closest: Partner, why: str, head: str, kinds: tuple[str, ...],

@@ -527,22 +527,23 @@ def check_route(facts: CaseFacts) -> None:
         assert conflict(partner, facts.employer, facts.recruiter) is None, (r.partner_id, facts)
 
 
-# Found by the property below: no rule finds a partner for a case naming the fallback partner (as employer or
-# recruiter), so route() falls back to it, finds the shield bars it, and raises. Kept as an example so that the
-# xfail is deterministic; the test will XPASS (and, strict, fail) once routing.py handles it.
+# Found by the property below: a case naming the fallback partner (as employer or recruiter) that no rule
+# places once made route() raise; now the closest partner able to act stands in, with an alert.
 FALLBACK_BARRED = CaseFacts(Urgency.high, (), None, None, recruiter=FALLBACK.name)
 
 
-@pytest.mark.xfail(strict=True, raises=ValueError,
-                   reason="services/triage/routing.py: route() raises ValueError when no rule finds a partner and "
-                          "the shield bars the fallback partner, e.g. CaseFacts(high, (), None, None, "
-                          "recruiter='IOM regional hub, Bangkok (demo)')")
 @SOME
 @example(FALLBACK_BARRED)
 @given(CASE_FACTS)
 def test_route_always_reaches_someone_the_shield_allows(facts):
     note(f"facts: {facts!r}")
     check_route(facts)
+
+
+def test_a_barred_fallback_is_stood_in_for_with_an_alert():
+    chosen = route(FALLBACK_BARRED, DIRECTORY, POLICY)
+    assert chosen.recipients[0].partner_id != FALLBACK.id and "standing in" in chosen.recipients[0].reason
+    assert any(kind == "fallback_barred" for kind, _ in chosen.alerts)
 
 
 @SOME
