@@ -181,10 +181,20 @@ def test_the_responder_is_never_on_the_employers_side_and_nobody_left_means_an_a
     assert ("no_available_responder", "no partner able to respond now; ngo-my notified") in r.alerts
 
 
-def test_a_fallback_acting_for_the_named_employer_is_refused_not_used():
+def test_a_fallback_acting_for_the_named_employer_is_not_used_and_someone_stands_in():
     policy = RoutingPolicy(fallback="gg-channel", rules=())
-    with pytest.raises(ValueError, match="fallback partner gg-channel is or acts for the employer"):
-        route(facts(Urgency.low, ("information_request",), employer="Global Gloves"), DIRECTORY, policy)
+    chosen = route(facts(Urgency.low, ("information_request",), employer="Global Gloves"), DIRECTORY, policy)
+    assert "gg-channel" not in {r.partner_id for r in chosen.recipients}
+    assert "standing in for the configured fallback gg-channel" in chosen.recipients[0].reason
+    assert [kind for kind, _ in chosen.alerts] == ["fallback_barred"]
+
+
+def test_a_barred_fallback_with_nobody_to_stand_in_raises_for_the_caller_to_alert():
+    alone = Directory.model_validate({"partners": [{"id": "gg-channel", "name": "Global Gloves grievance channel",
+                                                    "kind": "brand", "represents": ["Global Gloves"]}]})
+    with pytest.raises(ValueError, match="no other partner can take the case"):
+        route(facts(Urgency.low, ("information_request",), employer="Global Gloves"), alone,
+              RoutingPolicy(fallback="gg-channel", rules=()))
 
 
 # ------------------------------------------------------------------ companies get only cases linked to them
