@@ -253,6 +253,10 @@ def router(directory: Callable[[], Directory], vault: Vault, pool: db.Pool, on_c
         if not internal_token or not hmac.compare_digest(authorization or "", f"Bearer {internal_token}"):
             raise HTTPException(401, "internal token required")
         with pool.transaction() as cur:
+            if store.routed_disclosure(cur, case_ref, recipient) is None:
+                # The notifier read case.routed before intake did: ask again shortly, do not refuse.
+                raise HTTPException(409, "routing of this case to the recipient not seen yet",
+                                    headers={"Retry-After": "1"})
             found, reason = store.release_contact(cur, case_ref, directory().get(recipient), vault)
         if found is None:
             raise HTTPException(403, reason)

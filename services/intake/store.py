@@ -172,9 +172,11 @@ def project_triaged(cur: db.Cursor, events: list[GrievanceTriaged]) -> None:
 
 def project_routed(cur: db.Cursor, events: list[CaseRouted]) -> None:
     psycopg2.extras.execute_values(
-        cur, "INSERT INTO intake.case_deliveries (case_ref, recipient, channel, status, attempts, updated_at)"
-        " VALUES %s ON CONFLICT DO NOTHING",
-        [(e.case_ref, r.partner_id, "webhook", "pending", 0, e.routed_at) for e in events for r in e.recipients])
+        cur, "INSERT INTO intake.case_deliveries (case_ref, recipient, channel, status, attempts, updated_at,"
+        " routed_disclosure) VALUES %s ON CONFLICT (case_ref, recipient) DO UPDATE"
+        " SET routed_disclosure = EXCLUDED.routed_disclosure WHERE intake.case_deliveries.routed_disclosure IS NULL",
+        [(e.case_ref, r.partner_id, "webhook", "pending", 0, e.routed_at, r.disclosure.value)
+         for e in events for r in e.recipients])
 
 
 def project_notifications(cur: db.Cursor, events: list[NotificationDelivered | NotificationFailed]) -> None:
@@ -296,7 +298,11 @@ def release_contact(cur: db.Cursor, case_ref: str, recipient: Partner | None,
                  + (f"changed {changed_at.astimezone(UTC).isoformat(timespec='seconds')}" if changed_at
                     else "as submitted"))
         now_level, why_not = disclosure_for(recipient, bool(share), bool(back))
-        if (barred := conflict(recipient, employer, recruiter)) is not None:
+        routed = routed_disclosure(cur, case_ref, recipient.id)
+        if routed != Disclosure.full.value:  # only whom triage chose, at the level triage recorded
+            verdict = ("refused: triage did not route this case to the recipient" if routed is None
+                       else f"refused: triage routed the case to the recipient at {routed}")
+        elif (barred := conflict(recipient, employer, recruiter)) is not None:
             verdict = f"refused: recipient {barred}"
         elif now_level != Disclosure.full:
             verdict = "refused: " + (why_not if role_level == Disclosure.full
@@ -308,6 +314,14 @@ def release_contact(cur: db.Cursor, case_ref: str, recipient: Partner | None,
     cur.execute("INSERT INTO intake.disclosures (case_ref, recipient, granted, reason) VALUES (%s,%s,%s,%s)",
                 (case_ref, recipient.id if recipient else "?", contact is not None, reason))
     return contact, reason
+
+
+def routed_disclosure(cur: db.Cursor, case_ref: str, recipient: str) -> str | None:
+    """The level triage recorded for this recipient of this case (from its signed case.routed), if any."""
+    cur.execute("SELECT routed_disclosure FROM intake.case_deliveries WHERE case_ref = %s AND recipient = %s",
+                (case_ref, recipient))
+    row = cur.fetchone()
+    return row[0] if row else None
 
 
 def _yes(value: bool) -> str:

@@ -7,6 +7,7 @@ import json
 import uuid
 from datetime import UTC, datetime
 
+import httpx
 from kafka import KafkaProducer
 
 from schemas import envelope, topics
@@ -106,3 +107,31 @@ def test_forged_tampered_and_replayed_events_change_nothing(stack, conn):
     alerted = read_topic(stack, topics.ALERTS.name, lambda r: as_json(r)["kind"] == "dead_letter"
                          and "UnsignedEvent" in as_json(r)["message"] and as_json(r)["case_ref"] == case_ref)
     assert "possible forgery" in as_json(alerted)["message"] and as_json(alerted)["urgency"] == "high"
+
+
+def test_contact_details_only_for_a_recipient_triage_chose_at_full(stack, conn):
+    """Even with the internal token (a compromised notifier), intake releases contact details only to a
+    recipient that triage's signed routing named at `full`, under the consent held now."""
+    body = complaint()
+    case_ref = submit_http(stack, body).json()["case_ref"]
+    status = wait_delivered(stack, body["external_id"])
+    routed = {r.partner_id: r.disclosure.value for r in CaseRouted.model_validate_json(
+        genuine_routed(stack, case_ref).value).recipients}
+    auth = {"Authorization": f"Bearer {stack.internal_token}"}
+
+    def ask(recipient: str):
+        return httpx.get(f"{stack.url('intake')}/v1/internal/contacts/{case_ref}", params={"recipient": recipient},
+                         headers=auth, timeout=10)
+
+    assert ask(FORGED_RECIPIENT).status_code == 409  # never routed there: nothing to release, nothing recorded
+    full = [p for p, level in routed.items() if level == "full"]
+    lower = [p for p, level in routed.items() if level != "full"]
+    assert full and lower, routed
+    assert ask(full[0]).json()["contact"]["phone"] == body["contact"]["phone"]
+    refused = ask(lower[0])
+    assert refused.status_code == 403 and "triage routed the case to the recipient at" in refused.json()["detail"]
+    with db.transaction(conn) as cur:
+        cur.execute("SELECT recipient, granted FROM intake.disclosures WHERE case_ref = %s", (case_ref,))
+        audit = cur.fetchall()
+    assert (FORGED_RECIPIENT, True) not in audit and (lower[0], True) not in audit
+    assert len(status["deliveries"]) == len(routed)
