@@ -181,3 +181,61 @@ def test_rekey_moves_every_sealed_copy_to_the_newest_key(own_db, monkeypatch):
     with db.transaction(conn) as cur:
         cur.execute("SELECT string_agg(record::text, '') FROM triage.partners")
         assert SECRET not in cur.fetchone()[0]
+
+
+def test_an_operator_shows_and_refiles_a_rejection_with_the_cli(own_db, tmp_path):
+    url, conn = own_db
+    sent = body(country_of_work="XX")
+    with db.transaction(conn) as cur:
+        store.keep_rejected(cur, source="http", source_ref="http/cli-1", body=sent, vault=Vault(A),
+                            partner_id="ngo-np", external_id=json.loads(sent)["external_id"], errors=[])
+        cur.execute("INSERT INTO triage.partners (id, record, updated_by) VALUES ('ngo-np', %s, 't')",
+                    (json.dumps({"id": "ngo-np", "name": "NGO NP", "kind": "ngo"}),))
+    env = {**os.environ, "DATABASE_URL": url, "GRIEVANCE_DATA_KEY": f"{B},{A}"}
+
+    def cli(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "services.cli", "rejected", *args], cwd=REPO_ROOT, env=env,
+                              capture_output=True, text=True, timeout=120)
+
+    shown = cli("show", "http/cli-1")
+    assert shown.returncode == 0, shown.stderr
+    assert json.loads(shown.stdout)["body"] == sent.decode()
+    still_bad = cli("replay", "http/cli-1")
+    assert still_bad.returncode == 1 and "country_of_work" in still_bad.stderr
+    repaired = {**json.loads(sent), "country_of_work": "MY"}
+    path = tmp_path / "repaired.json"
+    path.write_text(json.dumps(repaired))
+    filed = cli("replay", "http/cli-1", "--body", str(path))
+    assert filed.returncode == 0, filed.stderr
+    with db.transaction(conn) as cur:
+        cur.execute("SELECT c.case_ref, count(o.id) FROM intake.cases c LEFT JOIN intake.outbox o"
+                    " ON o.key = convert_to(c.case_ref, 'UTF8') WHERE c.external_id = %s GROUP BY 1",
+                    (repaired["external_id"],))
+        case_ref, events = cur.fetchone()
+    assert f"filed as {case_ref}" in filed.stdout and events == 1
+
+
+def test_retention_erases_old_cases_rejections_and_dead_letters(own_db):
+    from services.devtools import erase
+
+    url, conn = own_db
+    vault = Vault(A)
+    with db.transaction(conn) as cur:
+        old = store.accept(cur, parse_submission(body(), partner_id="ngo-np"), source="http", vault=vault).case_ref
+        new = store.accept(cur, parse_submission(body(), partner_id="ngo-np"), source="http", vault=vault).case_ref
+        cur.execute("UPDATE intake.cases SET received_at = now() - interval '40 days' WHERE case_ref = %s", (old,))
+        store.keep_rejected(cur, source="http", source_ref="http/old", body=body(), vault=vault,
+                            partner_id="ngo-np", external_id=None, errors=[])
+        cur.execute("UPDATE intake.rejected_submissions SET created_at = now() - interval '40 days'")
+    _set_aside(conn, url, A, body())
+    with db.transaction(conn) as cur:
+        cur.execute("UPDATE triage.dead_letters SET created_at = now() - interval '40 days'")
+    cases, rest = erase.erase_older_than(conn, 30, vault, actor="operator:test")
+    assert list(cases) == [old] and cases[old]["intake.cases"] == 1 and cases[old]["intake.contacts"] == 1
+    assert rest["intake.rejected_submissions"] == 1 and rest["triage.dead_letters"] == 1
+    with db.transaction(conn) as cur:
+        cur.execute("SELECT case_ref FROM intake.cases")
+        assert [r[0] for r in cur.fetchall()] == [new]
+        cur.execute("SELECT case_ref, reason, actor, removed::text FROM intake.erasures")
+        ((ref, reason, actor, removed),) = cur.fetchall()
+    assert (ref, actor) == (old, "operator:test") and "retention" in reason and MARKER not in removed
