@@ -26,7 +26,7 @@ from schemas.envelope import Headers, Message
 from services.common import db
 from services.common import logging as log
 from services.common.errors import is_transient, safe_text
-from services.common.event_auth import EventSigner
+from services.common.event_auth import EventSigner, allowed_producers
 from services.common.health import LoopHealth
 from services.common.kafka import BrokerWatch
 from services.common.kafka import producer as make_producer
@@ -173,7 +173,9 @@ class OutboxRelay(threading.Thread):
         futures = []
         for _, topic, key, value, headers in rows:
             key, value, headers = (bytes(key) if key is not None else None), bytes(value), headers_from_json(headers)
-            if self.signer is not None:  # signed as it leaves: what consumers check is what was sent
+            # Signed as it leaves: what consumers check is what was sent. Only events of the topic registry: a
+            # dead letter keeps its producer's signature, so it verifies again when requeued.
+            if self.signer is not None and allowed_producers(topic):
                 headers = self.signer.headers(topic, key, value, headers)
             futures.append(producer.send(topic, key=key, value=value, headers=headers))
         producer.flush()
