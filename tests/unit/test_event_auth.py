@@ -57,3 +57,38 @@ def test_key_parsing_refuses_bad_keys():
         parse_public_keys("intake")
     with pytest.raises(ValueError):
         EventSigner("triage", "c2hvcnQ=")
+
+
+class _Producer:
+    """Records what the relay sends (a fake: the relay's signing decision is what is under test)."""
+
+    def __init__(self):
+        self.sent = []
+
+    def send(self, topic, key, value, headers):
+        self.sent.append((topic, headers))
+
+        class _Done:
+            def get(self, timeout):
+                return None
+        return _Done()
+
+    def flush(self):
+        pass
+
+
+def test_the_relay_signs_its_events_and_leaves_a_dead_letters_signature_alone():
+    import threading
+
+    from services.common.outbox import OutboxRelay, headers_to_json
+    from services.common.settings import Settings
+
+    original = signed()  # a triage event that some consumer set aside
+    relay = OutboxRelay("notifier", Settings(), threading.Event(), signer=EventSigner("notifier", PAIRS["notifier"][0]))
+    producer = _Producer()
+    relay._send(producer, [(1, "notifier.dlq", b"GRV-0123456789AB", b'{"a":1}', headers_to_json(original)),
+                           (2, "notification.failed", None, b"{}", headers_to_json(HEADERS))])
+    (_, dlq_headers), (_, event_headers) = producer.sent
+    assert dlq_headers == original  # requeued to case.routed, it still verifies as triage's
+    assert VERIFIER.check("case.routed", b"GRV-0123456789AB", b'{"a":1}', dlq_headers) is None
+    assert VERIFIER.check("notification.failed", None, b"{}", event_headers) is None
