@@ -394,6 +394,30 @@ def cmd_erase(args: argparse.Namespace) -> int:
 
 
 @needs("database")
+def cmd_redeliver(args: argparse.Namespace) -> int:
+    import getpass
+
+    from services.common import db
+    from services.notifier.admin import redeliver
+    from services.notifier.delivery import policy_for
+
+    settings = Settings.from_env()
+    conn = db.connect(settings.database_url)
+    try:
+        with db.transaction(conn) as cur:
+            found = redeliver(cur, policy_for(settings), case_ref=args.case_ref, recipient=args.recipient)
+    finally:
+        conn.close()
+    for _, _, recipient, was in found:
+        print(f"{args.case_ref} → {recipient}: " + ("redelivering (by " + getpass.getuser() + ")"
+                                                   if was == "failed" else f"{was}, left alone"))
+    if not found:
+        print(f"grievance redeliver: no delivery of {args.case_ref}"
+              + (f" to {args.recipient}" if args.recipient else ""), file=sys.stderr)
+    return 0 if any(was == "failed" for *_, was in found) else 1
+
+
+@needs("database")
 def cmd_rejected(args: argparse.Namespace) -> int:
     import base64
     import json
@@ -536,6 +560,10 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--older-than", type=int, metavar="DAYS", help="retention: cases received before, and older"
                    " rejected submissions and dead letters")
     s.set_defaults(func=cmd_erase)
+    s = sub.add_parser("redeliver", help="drive a case's dead-lettered deliveries again (same webhook-id)")
+    s.add_argument("case_ref", help="GRV-…")
+    s.add_argument("--recipient", help="only the delivery to this partner")
+    s.set_defaults(func=cmd_redeliver)
     s = sub.add_parser("rejected", help="show or refile a kept rejection (its body opened with GRIEVANCE_DATA_KEY)")
     rsub = s.add_subparsers(dest="action", required=True)
     r = rsub.add_parser("show", help="print the rejection with its body")

@@ -24,8 +24,9 @@ class Settings:
     http_host: str = "127.0.0.1"
     http_port: int = 8080
     webhook_timeout_s: float = 5.0
-    delivery_max_attempts: int = 8
-    delivery_backoff_s: float = 2.0
+    # 0: per urgency from config/delivery.yaml (the retry horizon decides); set, they override it (tests)
+    delivery_max_attempts: int = 0
+    delivery_backoff_s: float = 0.0
     delivery_concurrency: int = 16
     log_level: str = "info"
     # A loop that fails this many cycles in a row for a reason other than a dependency outage exits the
@@ -42,6 +43,9 @@ class Settings:
     signing_key: str = ""
     event_keys: str = ""
     intake_url: str = "http://127.0.0.1:8080"
+    # The delivery policy file (backoff, horizon per urgency, per-partner limit, breaker, lease); empty:
+    # config/delivery.yaml in the config directory.
+    delivery_policy: str = ""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> Settings:

@@ -1,23 +1,31 @@
-"""The delivery worker: sends due deliveries by signed webhook, records every attempt, schedules retries.
+"""The delivery worker: claims due deliveries, sends them by signed webhook outside any transaction, and
+records each result, retry or dead letter.
 
-Rows are claimed with FOR UPDATE SKIP LOCKED, so several notifier instances can share the work. The
-webhook-id is the same on every attempt of a delivery: a receiver that saw a send whose acknowledgement
-we lost (a crash between its 2xx and our commit) drops the repeat.
-"""
+One loop thread (this one) owns a database connection and does only short transactions: a claim leases due
+rows (most urgent and nearest deadline first, within each partner's room: its concurrency limit and circuit
+breaker) and starts an attempt for each; the sends run on a thread pool, with no transaction open and no
+row locked, contact details asked of intake first for full-disclosure recipients; completed sends are
+recorded together in the next transaction. A notifier that dies mid-send leaves leased rows that become
+claimable when the lease expires: the send is made again under the same webhook-id (the delivery id), so
+a receiver drops the repeat, and the lost attempt is counted and closed as such."""
 
 from __future__ import annotations
 
 import contextlib
 import json
+import os
+import random
+import socket
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import httpx
-import psycopg2.extras
 
 from schemas import envelope, topics
 from schemas.models import NotificationDelivered, NotificationFailed, OperatorAlert, Urgency
@@ -28,8 +36,10 @@ from services.common.errors import is_transient, safe_text
 from services.common.health import LoopHealth
 from services.common.outbox import enqueue
 from services.common.settings import Settings
+from services.notifier import retry, store
+from services.notifier.breaker import Breakers
 from services.notifier.payload import with_contact
-from services.notifier.retry import next_attempt
+from services.notifier.store import Claimed
 
 SOURCE = "notifier"
 
@@ -39,30 +49,40 @@ class Outcome:
     status_code: int | None
     error: str | None
     duration_ms: int
+    defer_s: float | None = None  # nothing was sent: intake could not give the contact details yet
 
     @property
     def ok(self) -> bool:
         return self.status_code is not None and 200 <= self.status_code < 300
 
 
-@dataclass(frozen=True)
-class Result:
-    delivery_id: int
-    attempt: int
-    status: str
-    retry_at: datetime | None
-    delivered_at: datetime | None
-    messages: list[envelope.Message]
+class Deferred(Exception):
+    def __init__(self, why: str, after_s: float):
+        super().__init__(why)
+        self.after_s = after_s
+
+
+def policy_for(settings: Settings) -> retry.Policy:
+    path = Path(settings.delivery_policy) if settings.delivery_policy else settings.config_dir / "delivery.yaml"
+    return retry.load(path, backoff_s=settings.delivery_backoff_s, max_attempts=settings.delivery_max_attempts)
 
 
 class DeliveryWorker(threading.Thread):
     def __init__(self, settings: Settings, directory: Callable[[], Directory], stop: threading.Event,
-                 on_commit=lambda: None, batch: int = 200):
+                 on_commit=lambda: None, policy: retry.Policy | None = None):
         super().__init__(name="notifier-delivery", daemon=True)
-        self.settings, self.directory, self.stop, self.on_commit, self.batch = (
-            settings, directory, stop, on_commit, batch)
+        self.settings, self.directory, self.stop, self.on_commit = settings, directory, stop, on_commit
+        self.policy = policy or policy_for(settings)
+        self.breakers = Breakers(failures=self.policy.breaker_failures, cooldown_s=self.policy.breaker_cooldown_s,
+                                 max_cooldown_s=self.policy.breaker_max_cooldown_s,
+                                 per_partner=self.policy.per_partner)
+        self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.wake = threading.Event()
         self._local = threading.local()
+        self._done: list[tuple[Claimed, Outcome]] = []  # sends finished, not yet recorded
+        self._done_lock = threading.Lock()
+        self.in_flight = 0
+        self._sending: set[int] = set()  # ids this worker is sending: never claimed again meanwhile
         self.health = LoopHealth(self.name)
         self.sent = 0
         self.on_fatal: Callable[[str], None] = lambda reason: None
@@ -74,9 +94,9 @@ class DeliveryWorker(threading.Thread):
             while not self.stop.is_set():
                 try:
                     conn = conn or db.connect(self.settings.database_url, retries=1)
-                    done = self.deliver_due(conn, pool)
+                    progressed = self.cycle(conn, pool)
                     self.health.ok()
-                    if done == 0:
+                    if not progressed:
                         self.wake.wait(0.25)
                         self.wake.clear()
                 except Exception as exc:  # the worker must outlive any exception; state is in the database
@@ -90,41 +110,124 @@ class DeliveryWorker(threading.Thread):
                         self.on_fatal(f"{self.name}: {type(exc).__name__}: {safe_text(exc, 300)}")
                         break
                     self.stop.wait(self.health.backoff_s())
+        # The pool has let the sends in flight finish: record them, so a clean stop re-sends nothing.
+        with contextlib.suppress(Exception):
+            conn = conn or db.connect(self.settings.database_url, retries=1)
+            self.record(conn)
         if conn is not None:
-            conn.close()
+            with contextlib.suppress(Exception):
+                conn.close()
         self.health.stopped()
 
-    def deliver_due(self, conn: db.Connection, pool: ThreadPoolExecutor) -> int:
-        with db.transaction(conn) as cur:
-            cur.execute(
-                "SELECT id, case_ref, recipient, payload, attempts FROM notifier.deliveries"
-                " WHERE status = 'pending' AND next_attempt_at <= now()"
-                " ORDER BY next_attempt_at LIMIT %s FOR UPDATE SKIP LOCKED", (self.batch,))
-            rows = cur.fetchall()
-            if not rows:
-                return 0
-            outcomes = list(pool.map(lambda r: self.send_safely(r[2], r[3]), rows))
-            now = datetime.now(UTC)
-            results = [self.result(row, outcome, now) for row, outcome in zip(rows, outcomes, strict=True)]
-            psycopg2.extras.execute_values(
-                cur, "INSERT INTO notifier.attempts (delivery_id, attempt, status_code, error, duration_ms) VALUES %s",
-                [(r.delivery_id, r.attempt, o.status_code, o.error, o.duration_ms)
-                 for r, o in zip(results, outcomes, strict=True)])
-            psycopg2.extras.execute_values(
-                cur, "UPDATE notifier.deliveries d SET status = v.status, attempts = v.attempt,"
-                " next_attempt_at = COALESCE(v.retry_at, d.next_attempt_at), delivered_at = v.delivered_at"
-                " FROM (VALUES %s) AS v(id, status, attempt, retry_at, delivered_at) WHERE d.id = v.id",
-                [(r.delivery_id, r.status, r.attempt, r.retry_at, r.delivered_at) for r in results],
-                template="(%s, %s, %s, %s::timestamptz, %s::timestamptz)")
-            enqueue(cur, "notifier", [m for r in results for m in r.messages])
-        self.sent += len(rows)
-        self.on_commit()
-        return len(rows)
+    def cycle(self, conn: db.Connection, pool: ThreadPoolExecutor) -> bool:
+        """Record what finished, then claim as many due deliveries as there are free senders."""
+        recorded = self.record(conn)
+        free = self.settings.delivery_concurrency - self.in_flight
+        claimed = self.claim(conn, free) if free > 0 else []
+        for c in claimed:
+            self._sending.add(c.id)
+            self.breakers.started(c.recipient)
+            self.in_flight += 1
+            pool.submit(self._send_and_report, c)
+        return bool(recorded or claimed)
 
-    def send_safely(self, recipient: str, payload: dict) -> Outcome:
+    def claim(self, conn: db.Connection, limit: int) -> list[Claimed]:
+        now = time.monotonic()
+
+        def pick(rows: list[tuple[int, str]]) -> list[int]:
+            return retry.pick(rows, {p: self.breakers.room(p, now) for _, p in rows}, limit)
+        with db.transaction(conn) as cur:
+            return store.claim(cur, self.worker_id, self.breakers.blocked(now), self._sending, limit,
+                               self.policy.lease_s, pick)
+
+    def _send_and_report(self, c: Claimed) -> None:
+        outcome = self.attempt(c)
+        with self._done_lock:
+            self._done.append((c, outcome))
+        self.wake.set()
+
+    def record(self, conn: db.Connection) -> int:
+        """One transaction for every send finished since the last: attempts, states, events."""
+        with self._done_lock:
+            done = list(self._done)
+        if not done:
+            return 0
+        now = datetime.now(UTC)
+        finished, ok, failed, deferred, messages = [], [], [], [], {}
+        for c, o in done:
+            if o.defer_s is not None:
+                retry_at = now + timedelta(seconds=o.defer_s)
+                if retry_at <= (c.give_up_at or retry_at):
+                    deferred.append((c.id, c.attempt, retry_at, o.error))
+                    continue
+            finished.append((c.id, c.attempt, o.status_code, o.error, o.duration_ms))
+            if o.ok:
+                ok.append((c.id, now))
+            else:
+                b = self.policy.for_urgency(c.urgency)
+                retry_at = None if o.defer_s is not None else retry.next_attempt(
+                    c.drive_attempt, now, base_s=b.base_s, cap_s=b.cap_s, max_attempts=self.policy.max_attempts,
+                    give_up_at=c.give_up_at or self.policy.give_up_at(c.urgency, now))
+                failed.append((c.id, c.attempt, retry_at, o.error or "unknown", now))
+                messages[c.id] = (c, o, retry_at)
+        with db.transaction(conn) as cur:
+            store.finish_attempts(cur, finished)
+            delivered = store.delivered(cur, ok) if ok else set()
+            failures = store.failed(cur, self.worker_id, failed) if failed else set()
+            if deferred:
+                store.deferred(cur, self.worker_id, deferred)
+            out = [self.delivered_event(c, o, now) for c, o in done if c.id in delivered]
+            out += [m for id in failures for m in self.failed_events(*messages[id], now)]
+            enqueue(cur, SOURCE, out)
+        with self._done_lock:
+            del self._done[:len(done)]
+        mono = time.monotonic()
+        for c, o in done:
+            self.in_flight -= 1
+            self._sending.discard(c.id)
+            if o.defer_s is not None:
+                self.breakers.released(c.recipient)
+            elif (change := self.breakers.finished(c.recipient, o.ok, mono)) is not None:
+                self.logger.warning("partner_circuit_" + change, recipient=c.recipient, error=o.error)
+        for c, o in done:
+            if o.defer_s is not None:
+                self.logger.info("delivery_deferred", case_ref=c.case_ref, recipient=c.recipient, reason=o.error)
+        self.sent += len(ok)
+        self.on_commit()
+        return len(done)
+
+    def delivered_event(self, c: Claimed, o: Outcome, now: datetime) -> envelope.Message:
+        self.logger.info("delivered", case_ref=c.case_ref, recipient=c.recipient, attempt=c.attempt)
+        event = NotificationDelivered(case_ref=c.case_ref, recipient=c.recipient, channel="webhook",
+                                      attempts=c.attempt, status_code=o.status_code, delivered_at=now)
+        return envelope.encode(topics.DELIVERED, event, source=SOURCE,
+                               id=envelope.event_id("delivered", c.case_ref, c.recipient))
+
+    def failed_events(self, c: Claimed, o: Outcome, retry_at: datetime | None, now: datetime) -> list:
+        self.logger.warning("delivery_failed", case_ref=c.case_ref, recipient=c.recipient, attempt=c.attempt,
+                            error=o.error, final=retry_at is None)
+        event = NotificationFailed(case_ref=c.case_ref, recipient=c.recipient, channel="webhook", attempts=c.attempt,
+                                   error=o.error or "unknown", final=retry_at is None, next_attempt_at=retry_at,
+                                   failed_at=now)
+        messages = [envelope.encode(topics.FAILED, event, source=SOURCE,
+                                    id=envelope.event_id("failed", c.case_ref, c.recipient, str(c.attempt)))]
+        if retry_at is None:  # dead-lettered: a person must find another way, or redeliver once it is fixed
+            alert = OperatorAlert(
+                case_ref=c.case_ref, kind="delivery_failed", urgency=Urgency(c.urgency or "high"),
+                message=f"delivery to {c.recipient} failed after {c.attempt} attempts: {o.error};"
+                        f" `grievance redeliver {c.case_ref} --recipient {c.recipient}` once it can succeed",
+                raised_at=now, service=SOURCE)
+            again = (str(c.redeliveries),) if c.redeliveries else ()  # each drive that gives up alerts anew
+            parts = ("delivery-failed-alert", c.case_ref, c.recipient, *again)
+            messages.append(envelope.encode(topics.ALERTS, alert, source=SOURCE, id=envelope.event_id(*parts)))
+        return messages
+
+    def attempt(self, c: Claimed) -> Outcome:
         """An attempt that raised (bad directory data, a bug) is a failed attempt, retried like any other."""
         try:
-            return self.send(recipient, payload)
+            return self.send(c.recipient, c.payload)
+        except Deferred as exc:
+            return Outcome(None, str(exc), 0, defer_s=exc.after_s)
         except Exception as exc:
             return Outcome(None, f"{type(exc).__name__}: {safe_text(exc, 400)}", 0)
 
@@ -136,25 +239,32 @@ class DeliveryWorker(threading.Thread):
         return client
 
     def contact_for(self, case_ref: str, recipient: str) -> tuple[dict | None, str | None]:
-        """Ask intake for the worker's contact details; intake applies the shield and current consent."""
-        response = self.client().get(f"{self.settings.intake_url}/v1/internal/contacts/{case_ref}",
-                                     params={"recipient": recipient},
-                                     headers={"Authorization": f"Bearer {self.settings.internal_token}"})
+        """Ask intake for the worker's contact details; intake applies the shield and the consent held now.
+        Only a refusal (403) sends without them; anything else that is not an answer defers the send."""
+        wait = min(self.policy.defer_max_s, 5.0)
+        try:
+            response = self.client().get(f"{self.settings.intake_url}/v1/internal/contacts/{case_ref}",
+                                         params={"recipient": recipient},
+                                         headers={"Authorization": f"Bearer {self.settings.internal_token}"})
+        except httpx.HTTPError as exc:
+            raise Deferred(f"contact details unavailable from intake: {type(exc).__name__}",
+                           random.uniform(wait / 2, wait)) from exc
         if response.status_code == 403:
             return None, response.json().get("detail")
-        response.raise_for_status()
+        if response.status_code != 200:
+            after = response.headers.get("retry-after", "")
+            delay = float(after) if after.isdigit() else random.uniform(wait / 2, wait)
+            raise Deferred(f"contact details not given by intake yet: HTTP {response.status_code}",
+                           min(self.policy.defer_max_s, max(0.2, delay)))
         return response.json()["contact"], None
 
     def send(self, recipient: str, payload: dict) -> Outcome:
         partner = self.directory().get(recipient)
-        started = time.perf_counter()
         if partner is None or partner.webhook is None:
             return Outcome(None, f"partner {recipient} has no webhook configured", 0)
-        try:
-            if payload["disclosure"] == "full":
-                payload = with_contact(payload, *self.contact_for(payload["case_ref"], recipient))
-        except httpx.HTTPError as exc:
-            return Outcome(None, f"contact details unavailable from intake: {type(exc).__name__}: {exc}"[:500], 0)
+        if payload["disclosure"] == "full":
+            payload = with_contact(payload, *self.contact_for(payload["case_ref"], recipient))
+        started = time.perf_counter()
         body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
         hdrs = signing.headers(partner.webhook.secret, payload["delivery_id"], body)
         try:
@@ -163,33 +273,3 @@ class DeliveryWorker(threading.Thread):
         except httpx.HTTPError as exc:
             code, error = None, f"{type(exc).__name__}: {exc}"[:500]
         return Outcome(code, error, int((time.perf_counter() - started) * 1000))
-
-    def result(self, row: tuple, outcome: Outcome, now: datetime) -> Result:
-        """The new state of a delivery after one attempt, and the event that says so."""
-        delivery_id, case_ref, recipient, payload, attempts = row
-        attempt = attempts + 1
-        if outcome.ok:
-            event = NotificationDelivered(case_ref=case_ref, recipient=recipient, channel="webhook",
-                                          attempts=attempt, status_code=outcome.status_code, delivered_at=now)
-            message = envelope.encode(topics.DELIVERED, event, source=SOURCE,
-                                      id=envelope.event_id("delivered", case_ref, recipient))
-            self.logger.info("delivered", case_ref=case_ref, recipient=recipient, attempt=attempt)
-            return Result(delivery_id, attempt, "delivered", None, now, [message])
-        retry_at = next_attempt(attempt, now, base_s=self.settings.delivery_backoff_s,
-                                max_attempts=self.settings.delivery_max_attempts)
-        self.logger.warning("delivery_failed", case_ref=case_ref, recipient=recipient, attempt=attempt,
-                            error=outcome.error, final=retry_at is None)
-        event = NotificationFailed(case_ref=case_ref, recipient=recipient, channel="webhook", attempts=attempt,
-                                   error=outcome.error or "unknown", final=retry_at is None,
-                                   next_attempt_at=retry_at, failed_at=now)
-        message = envelope.encode(topics.FAILED, event, source=SOURCE,
-                                  id=envelope.event_id("failed", case_ref, recipient, str(attempt)))
-        messages = [message]
-        if retry_at is None:  # given up: a person must find another way to reach this partner
-            alert = OperatorAlert(case_ref=case_ref, kind="delivery_failed",
-                                  urgency=Urgency((payload.get("case") or {}).get("urgency") or "high"),
-                                  message=f"delivery to {recipient} failed after {attempt} attempts: {outcome.error}",
-                                  raised_at=now, service=SOURCE)
-            messages.append(envelope.encode(topics.ALERTS, alert, source=SOURCE,
-                                            id=envelope.event_id("delivery-failed-alert", case_ref, recipient)))
-        return Result(delivery_id, attempt, "pending" if retry_at else "failed", retry_at, None, messages)

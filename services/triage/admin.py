@@ -13,7 +13,8 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from services.common import db
-from services.common.directory import ApiKey, Partner, Scope, hash_api_key, load_yaml
+from services.common.admin_auth import load_admins, require_admin
+from services.common.directory import ApiKey, Partner, Scope, hash_api_key
 from services.common.outbox import enqueue
 from services.common.settings import Settings
 from services.triage import directory_store
@@ -31,15 +32,9 @@ def _field_errors(exc: ValidationError) -> list[dict[str, str]]:
 
 
 def router(settings: Settings, pool: db.Pool, on_commit: Callable[[], None]) -> APIRouter:
-    admins = {a["api_key_sha256"]: a["id"] for a in load_yaml(settings.config_dir / "admins.yaml")["admins"]}
+    admins = load_admins(settings.config_dir)
     api = APIRouter(prefix="/v1/admin", tags=["admin"])
-
-    def admin(authorization: Annotated[str | None, Header()] = None) -> str:
-        scheme, _, key = (authorization or "").partition(" ")
-        actor = admins.get(hash_api_key(key.strip())) if scheme.lower() == "bearer" else None
-        if actor is None:
-            raise HTTPException(401, "an admin API key is required", headers={"WWW-Authenticate": "Bearer"})
-        return actor
+    admin = require_admin(admins)
 
     def key_manager(partner_id: str, authorization: Annotated[str | None, Header()] = None) -> str:
         """An admin, or the partner itself with a key holding the `admin` scope."""
