@@ -236,7 +236,7 @@ class ConsumerLoop(threading.Thread):
                     consumer.close(autocommit=False)
                 elif closable is not None:
                     closable.close()
-            except Exception:
+            except Exception:  # noqa: S110 - closing what already failed; the loop reconnects
                 pass
         return None, None
 
@@ -342,7 +342,7 @@ class ConsumerLoop(threading.Thread):
         vault = optional(self.settings.data_key)
         sealed = vault is not None and rec.value is not None
         cur.execute(
-            f"INSERT INTO {self.schema}.dead_letters (consumer_group, dedupe_key, topic, kafka_partition,"
+            f"INSERT INTO {self.schema}.dead_letters (consumer_group, dedupe_key, topic, kafka_partition,"  # noqa: S608 - schema from code
             " kafka_offset, key, value, value_sealed, headers, error_class, error_message)"
             " VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)"
             " ON CONFLICT (consumer_group, dedupe_key) DO UPDATE SET attempts = EXCLUDED.attempts"
@@ -362,7 +362,7 @@ class ConsumerLoop(threading.Thread):
         if time.monotonic() - self._pruned_at < 3600:
             return
         with db.transaction(conn) as cur:
-            cur.execute(f"DELETE FROM {self.schema}.processed_events WHERE consumer_group = %s"
+            cur.execute(f"DELETE FROM {self.schema}.processed_events WHERE consumer_group = %s"  # noqa: S608 - schema from code
                         " AND processed_at < now() - make_interval(days => %s)",
                         (self.group, self.settings.processed_retention_days))
             if cur.rowcount:

@@ -57,7 +57,7 @@ def enqueue(cur: db.Cursor, schema: str, messages: Sequence[Message]) -> None:
         return
     psycopg2.extras.execute_values(
         cur,
-        f"INSERT INTO {schema}.outbox (topic, key, value, headers) VALUES %s",
+        f"INSERT INTO {schema}.outbox (topic, key, value, headers) VALUES %s",  # noqa: S608 - schema from code
         [(m.topic, m.key, m.value, Json(headers_to_json(m.headers))) for m in messages],
         page_size=1000,
     )
@@ -133,7 +133,7 @@ class OutboxRelay(threading.Thread):
     def publish_once(self, conn: db.Connection, producer) -> int:
         with db.transaction(conn) as cur:
             cur.execute(
-                f"SELECT id, topic, key, value, headers FROM {self.schema}.outbox WHERE published_at IS NULL"
+                f"SELECT id, topic, key, value, headers FROM {self.schema}.outbox WHERE published_at IS NULL"  # noqa: S608 - schema from code
                 " ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED",
                 (self.batch,),
             )
@@ -141,14 +141,14 @@ class OutboxRelay(threading.Thread):
             if not rows:
                 return 0
             self._send(producer, rows)
-            cur.execute(f"UPDATE {self.schema}.outbox SET published_at = now() WHERE id = ANY(%s)",
+            cur.execute(f"UPDATE {self.schema}.outbox SET published_at = now() WHERE id = ANY(%s)",  # noqa: S608 - schema from code
                         ([r[0] for r in rows],))
         self.published += len(rows)
         return len(rows)
 
     def _load_topic_ids(self, conn: db.Connection) -> dict[str, str | None]:
         with db.transaction(conn) as cur:
-            cur.execute(f"SELECT topic, topic_id FROM {self.schema}.broker_topics")
+            cur.execute(f"SELECT topic, topic_id FROM {self.schema}.broker_topics")  # noqa: S608 - schema from code
             self.topic_ids = dict(cur.fetchall())
         return self.topic_ids
 
@@ -156,14 +156,14 @@ class OutboxRelay(threading.Thread):
         rows = [(topic, topic_id) for topic, topic_id in seen.items() if topic_id]
         with db.transaction(conn) as cur:
             psycopg2.extras.execute_values(
-                cur, f"INSERT INTO {self.schema}.broker_topics (topic, topic_id) VALUES %s ON CONFLICT (topic)"
+                cur, f"INSERT INTO {self.schema}.broker_topics (topic, topic_id) VALUES %s ON CONFLICT (topic)"  # noqa: S608 - schema from code
                 " DO UPDATE SET topic_id = EXCLUDED.topic_id, seen_at = now()", rows)
         self.topic_ids = dict(seen)
 
     def republish(self, conn: db.Connection) -> int:
         """Mark every retained row unpublished again, so the relay sends it to the recreated topics."""
         with db.transaction(conn) as cur:
-            cur.execute(f"UPDATE {self.schema}.outbox SET published_at = NULL WHERE published_at IS NOT NULL")
+            cur.execute(f"UPDATE {self.schema}.outbox SET published_at = NULL WHERE published_at IS NOT NULL")  # noqa: S608 - schema from code
             count = cur.rowcount
         self.republished += count
         log.get().warning("outbox_republish", schema=self.schema, rows=count)
@@ -186,6 +186,6 @@ class OutboxRelay(threading.Thread):
         if time.monotonic() - self._pruned_at < 600:
             return
         with db.transaction(conn) as cur:
-            cur.execute(f"DELETE FROM {self.schema}.outbox WHERE published_at < now() - make_interval(hours => %s)",
+            cur.execute(f"DELETE FROM {self.schema}.outbox WHERE published_at < now() - make_interval(hours => %s)",  # noqa: S608 - schema from code
                         (self.settings.outbox_retention_hours,))
         self._pruned_at = time.monotonic()

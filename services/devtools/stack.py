@@ -198,10 +198,10 @@ class Stack:
 
     def _spawn(self, name: str, argv: list[str], env: dict[str, str] | None = None, *,
                death_signal: int = signal.SIGTERM, user: str | None = None) -> subprocess.Popen:
-        assert self.log_dir is not None
+        assert self.log_dir is not None  # noqa: S101 - set by _prepare_logs
         with (self.log_dir / f"{name}.log").open("ab") as log:
             # Own session: a Ctrl-C in the terminal reaches `grievance dev`, which stops the rest in order.
-            proc = subprocess.Popen(argv, env=env or dict(os.environ), stdout=log, stderr=subprocess.STDOUT,
+            proc = subprocess.Popen(argv, env=env or dict(os.environ), stdout=log, stderr=subprocess.STDOUT,  # noqa: S603 - argv from code
                                     cwd=REPO_ROOT, start_new_session=True, user=user,
                                     preexec_fn=die_with_parent(death_signal))
         self.procs[name] = proc
@@ -212,7 +212,7 @@ class Stack:
         if not self.record_state:
             return
         owner = Process.current(os.getpid())
-        assert owner is not None
+        assert owner is not None  # noqa: S101 - this process exists
         processes = {name: Process(p.pid, [str(a) for a in p.args]) for name, p in self.procs.items()}
         DevState(owner, self.started_at, self.kafka or "", self.database_url or "", dict(self.ports),
                  processes).save(self.workdir)
@@ -312,7 +312,7 @@ class EmbeddedPostgres:
 
     def _wait_ready(self, timeout: float = 60.0) -> None:
         """Until postmaster.pid says this process accepts connections."""
-        assert self.proc is not None
+        assert self.proc is not None  # noqa: S101 - called right after start
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

@@ -71,7 +71,7 @@ def router(settings: Settings, pool: db.Pool, on_commit: Callable[[], None]) -> 
         except ValueError as exc:
             raise HTTPException(409, str(exc)) from exc
         on_commit()
-        assert partner is not None
+        assert partner is not None  # noqa: S101 - written in this transaction
         return JSONResponse({"partner_id": partner_id, "label": key.label, "key": plain,
                              "scopes": sorted(partner.scopes(key)),
                              "expires_at": key.expires_at.isoformat() if key.expires_at else None,
