@@ -1,7 +1,6 @@
 """Operator authentication for the admin APIs (triage's directory admin, the notifier's deliveries):
 a Bearer key whose SHA-256 digest is listed in config/admins.yaml."""
 
-from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path

@@ -1,7 +1,6 @@
 """The notifier's admin API: list dead-lettered deliveries and drive one again. Operators authenticate as
 on the triage admin API (services/common/admin_auth.py, config/admins.yaml)."""
 
-from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime

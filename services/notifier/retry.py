@@ -101,6 +101,11 @@ def next_attempt(attempts: int, now: datetime, *, base_s: float, max_attempts: i
     return at
 
 
+def spread(ceiling_s: float, rng: random.Random | None = None) -> float:
+    """A pause between half the ceiling and the ceiling: for waits that are not retries of a failure."""
+    return (rng or random).uniform(ceiling_s / 2, ceiling_s)
+
+
 def priority(urgency: str | None) -> int:
     """0 for critical … 3 for low: the claim takes the smallest first."""
     return URGENCIES.index(urgency) if urgency in URGENCIES else URGENCIES.index("high")

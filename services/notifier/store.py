@@ -130,3 +130,14 @@ def dead(cur: db.Cursor, limit: int = 500) -> list[dict]:
                 (limit,))
     names = ("id", "case_ref", "recipient", "urgency", "attempts", "redeliveries", "last_error", "failed_at")
     return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+
+
+def expire(cur: db.Cursor, limit: int = 500) -> list[tuple]:
+    """Dead-letter pending deliveries whose horizon has passed without an attempt to find out (their
+    partner's circuit stayed open): (id, case_ref, recipient, attempts, urgency, redeliveries, last_error)."""
+    cur.execute(
+        "UPDATE notifier.deliveries SET status = 'failed', failed_at = now(), lease_until = NULL, claimed_by = NULL"
+        " WHERE id IN (SELECT id FROM notifier.deliveries WHERE status = 'pending' AND give_up_at < now()"
+        " AND (lease_until IS NULL OR lease_until <= now()) LIMIT %s FOR UPDATE SKIP LOCKED)"
+        " RETURNING id, case_ref, recipient, attempts, urgency, redeliveries, last_error", (limit,))
+    return cur.fetchall()
