@@ -8,12 +8,14 @@ must not depend on each service being up to consume an "erasure requested" event
   case: contact details, delivery status, disclosures, triage decisions (the complaint text), linked
   entities, notifier deliveries (payloads) and their attempts;
 - the case itself, and its rejected submissions (same partner and external id);
-- outbox rows, processed-event ids and dead letters that name the case (by key, by content, sealed
-  dead letters opened with the data key to be searched);
+- outbox rows and dead letters that name the case (by key, by content, sealed dead letters opened with
+  the data key to be searched); processed-event ids stay (ids only), so a replay of the case's old events
+  is dropped as a repeat for as long as they are kept (`PROCESSED_RETENTION_DAYS`);
 - then one row in `intake.erasures`: the case reference, when, who, and how many rows went where.
 
 Events already published cannot be rewritten: copies on Kafka topics last until the topics' retention
-removes them, and a replay of a capture taken before the erasure would bring the case back.
+removes them; a replay of them within the processed-id retention is a repeat, later it would bring the
+case back, so captures holding erased cases must be discarded.
 """
 
 from __future__ import annotations
@@ -90,8 +92,9 @@ def _runtime_rows(cur: db.Cursor, schema: str, case_ref: str, identity: tuple[st
     """The runtime tables' rows naming the case: processed ids (keyed by case ref on internal topics),
     outbox rows (events about it, its submission's rejection) and dead letters."""
     ref = case_ref.encode()
-    cur.execute(f"DELETE FROM {schema}.processed_events WHERE position(%s in event_id) > 0", (case_ref,))  # noqa: S608 - schema from code
-    removed = {f"{schema}.processed_events": cur.rowcount}
+    # Processed-event ids stay: they hold no personal data (ids and the case reference, as the audit row
+    # does), and they are what makes a replay of the case's old events a repeat instead of a new case.
+    removed: dict[str, int] = {}
     partner, quoted = (identity[0].encode(), json.dumps(identity[1], ensure_ascii=False).encode()) if identity \
         else (None, None)
     cur.execute(f"DELETE FROM {schema}.outbox WHERE key = %s OR position(%s in value) > 0"  # noqa: S608 - schema from code

@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 import uuid
+from datetime import UTC, datetime
 
 import yaml
 
@@ -24,15 +25,17 @@ def grievance(env: dict, *args: str) -> str:
 
 
 def test_what_if_on_a_replayed_capture(stack, tmp_path, database_url):
+    since = datetime.now(UTC).isoformat()  # this test's cases only: other tests leave other records there
     for text in ("The company has not paid our salary for 3 months.", "My boss hit me and locked me inside.",
                  "How can I check if my recruitment agency is licensed?"):
         body = complaint(text=text)
         submit_http(stack, body)
         wait_delivered(stack, body["external_id"])
     capture = tmp_path / "received.jsonl"
-    grievance(stack.env(), "capture", "grievance.received", "-o", str(capture), "--idle-ms", "1500")
+    grievance(stack.env(), "capture", "grievance.received", "-o", str(capture), "--idle-ms", "1500", "--since", since)
     # Distinct cases: a record published twice (an outbox relay retry) is one case.
     captured = len({json.loads(json.loads(line)["value"])["case_ref"] for line in capture.read_text().splitlines()})
+    assert captured == 3
 
     # The replica trusts the keys that signed the captured events, as a staging copy of production would.
     replica = Stack(tmp_path / "replica", database_url=db.with_database(database_url, f"whatif_{uuid.uuid4().hex[:8]}"),
