@@ -28,6 +28,7 @@ CONSUMERS = {
     "directory.changed": ["operators"],
     "consent.changed": ["operators"],
     "operator.alerts": ["operators"],
+    "case.updated": ["partners", "operators"],
 }
 
 

@@ -329,3 +329,28 @@ class NotificationFailed(_Strict):
     final: bool = Field(description="No more retries will be made")
     next_attempt_at: datetime | None
     failed_at: datetime
+
+
+class WorkerMessage(_Strict):
+    """What a partner may relay to the worker: plain words in their language, nothing about other parties."""
+
+    language: str = Field(description="The language of `text`: the case's, else `en`")
+    text: str
+
+
+class CaseUpdated(_Strict):
+    """A recipient's step in a case's lifecycle (services/intake/lifecycle.py), as reported by that partner."""
+
+    case_ref: CaseRef
+    partner_id: PartnerId = Field(description="The recipient that reported the step")
+    step: Literal["acknowledged", "accepted", "referred_back", "investigating", "remediation_planned",
+                  "remediation_done", "closed"]
+    reason: str | None = Field(None, description="Why the case was referred back")
+    outcome: Literal["remedied", "not_substantiated", "withdrawn", "referred_elsewhere", "unresolved"] | None = None
+    previous_state: str = Field(description="The recipient's state before the step")
+    state: str = Field(description="The recipient's state after the step")
+    case_state: str = Field(description="The case as a whole after the step")
+    sequence: int = Field(description="The step's number within the case, from 1")
+    at: datetime = Field(description="When the partner says the step happened")
+    recorded_at: datetime
+    worker_message: WorkerMessage

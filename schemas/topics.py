@@ -68,9 +68,14 @@ ALERTS = Topic(
     "every service", "Something an operator must see now: a critical case, no responder available, a case that"
     " triage could not decide, a dead letter, a delivery given up, the broker's state lost.",
 )
+CASE_UPDATED = Topic(
+    "case.updated", "org.grievance.case.updated.v1", m.CaseUpdated, "case_ref",
+    "intake", "A recipient's step in a case's lifecycle (acknowledged … closed), with the case's state and a"
+    " plain-language status the submitting partner may relay to the worker.",
+)
 
 ALL: tuple[Topic, ...] = (SUBMISSIONS, RECEIVED, REJECTED, TRIAGED, ROUTED, DELIVERED, FAILED, DIRECTORY, CONSENT,
-                          ALERTS)
+                          ALERTS, CASE_UPDATED)
 BY_NAME = {t.name: t for t in ALL}
 # Every consumer group of the pipeline; each has a dead-letter topic `<group>.dlq`.
 CONSUMER_GROUPS = ("intake-submissions", "intake-status", "triage", "notifier")

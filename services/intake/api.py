@@ -16,23 +16,25 @@ import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
+import yaml
 from fastapi import APIRouter, Depends, Header, HTTPException, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import AwareDatetime, BaseModel, Field, ValidationError, model_validator
 
-from schemas.models import MAX_ID_CHARS, CaseRef, FieldError, PartnerSubmission
+from schemas.models import MAX_ID_CHARS, CaseRef, FieldError, PartnerSubmission, Text
 from services.common import db
 from services.common import logging as log
 from services.common.directory import ApiKey, Directory, Partner, RateLimit, Scope
 from services.common.http_errors import ErrorBody, error_response, responses
 from services.common.outbox import enqueue
-from services.intake import store
+from services.common.settings import Settings
+from services.intake import lifecycle, store
 from services.intake.identity import Vault
 from services.intake.validation import (
     CASE_REF_PATTERN,
@@ -45,6 +47,7 @@ from services.intake.validation import (
 )
 
 MAX_CONSENT_BYTES = 4 * 1024
+MAX_CASE_EVENT_BYTES = 32 * 1024
 
 bearer = HTTPBearer(auto_error=False, scheme_name="PartnerApiKey",
                     description="The partner's API key: `Authorization: Bearer <key>`")
@@ -77,6 +80,67 @@ class CaseStatus(BaseModel):
     received_at: datetime
     triaged_at: datetime | None
     deliveries: list[Delivery]
+    lifecycle: "Lifecycle"
+
+
+_EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+StepType = Literal["acknowledged", "accepted", "referred_back", "investigating", "remediation_planned",
+                   "remediation_done", "closed"]
+Outcome = Literal["remedied", "not_substantiated", "withdrawn", "referred_elsewhere", "unresolved"]
+StateName = Literal["routed", "acknowledged", "accepted", "referred_back", "investigating", "remediation_planned",
+                    "remediation_done", "closed"]
+
+
+class CaseEventBody(BaseModel):
+    """A recipient's step in a case's lifecycle (services/intake/lifecycle.py)."""
+
+    type: StepType
+    reason: Text | None = Field(None, description="Why the case is referred back: required for referred_back")
+    outcome: Outcome | None = Field(None, description="Required for closed; `remedied` only after remediation_done")
+    note: Text | None = Field(None, description="Free text, shown only to the partner that wrote it")
+    at: AwareDatetime | None = Field(None, description="When it happened (default: now); a resend with the same "
+                                                       "type and `at` is the same step")
+
+    @model_validator(mode="after")
+    def _needs(self) -> "CaseEventBody":
+        if self.type == "referred_back" and not self.reason:
+            raise ValueError("referred_back needs a reason")
+        if self.type == "closed" and not self.outcome:
+            raise ValueError("closed needs an outcome")
+        if self.at is not None:
+            try:
+                at = self.at.astimezone(UTC)
+            except OverflowError:
+                at = None
+            if at is None or not _EARLIEST <= at <= datetime.now(UTC) + timedelta(days=1):
+                raise ValueError("at must be a time since 2000 and not more than a day ahead")
+        return self
+
+
+class Step(BaseModel):
+    sequence: int
+    partner_id: str = Field(description="The recipient that reported the step")
+    type: StepType
+    reason: str | None
+    outcome: Outcome | None
+    note: str | None = Field(description="Only for the partner that wrote it")
+    at: datetime
+    recorded_at: datetime
+    previous_state: StateName
+    state: StateName = Field(description="The recipient's state after the step")
+    case_state: StateName = Field(description="The case's state after the step")
+
+
+class Lifecycle(BaseModel):
+    state: StateName | None = Field(description="The case as a whole; null until it is routed")
+    recipients: dict[str, StateName] = Field(description="Each recipient's state")
+    steps: list[Step]
+
+
+class StepAnswer(Step):
+    case_ref: CaseRef
+    allowed_next: list[StepType] = Field(description="What this recipient may report next")
+    duplicate: bool = Field(description="A resend of a step already recorded")
 
 
 class ConsentBody(BaseModel):
@@ -129,14 +193,27 @@ _RATE_LIMITED = {429: {"model": ErrorBody, "description": "Too many requests wit
                                                                             "description": "Seconds to wait"}}}}
 
 
+_CONFLICT = {409: {"model": ErrorBody, "description": "The step does not follow from the recipient's current "
+                   "state (`detail` names it and the allowed next steps), or the Idempotency-Key was used for "
+                   "another step"}}
+
+
 def _auth(*codes: int) -> dict[int | str, dict[str, Any]]:
     """The error answers of a partner route: its own, and those of authentication, scopes and rate limits."""
     return {**responses(401, 403, *codes), **_RATE_LIMITED}
 
 
+def load_worker_messages(config_dir: os.PathLike[str] | str) -> dict[str, dict[str, str]]:
+    """The worker's status texts (config/worker_messages.yaml): {language: {case state: text}}."""
+    with open(os.path.join(config_dir, "worker_messages.yaml"), encoding="utf-8") as f:
+        return yaml.safe_load(f)["messages"]
+
+
 def router(directory: Callable[[], Directory], vault: Vault, pool: db.Pool, on_commit: Callable[[], None],
-           internal_token: str, rate_limit: RateLimit | None = None) -> APIRouter:
+           internal_token: str, rate_limit: RateLimit | None = None,
+           worker_messages: dict[str, dict[str, str]] | None = None) -> APIRouter:
     api = APIRouter(prefix="/v1", tags=["grievances"])
+    messages = worker_messages or load_worker_messages(Settings.from_env().config_dir)
     buckets, fallback_limit = TokenBuckets(), rate_limit or default_rate_limit()
 
     def caller(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> Caller:
@@ -207,6 +284,8 @@ def router(directory: Callable[[], Directory], vault: Vault, pool: db.Pool, on_c
         with pool.transaction() as cur:
             case_ref = store.case_ref_for(cur, who.id, external_id)
             found = store.case_status(cur, case_ref, who.id) if case_ref else None
+            if found is not None:
+                found["lifecycle"] = store.case_lifecycle(cur, found["case_ref"], who.id, vault)
         if found is None:
             raise HTTPException(404, f"no case with external_id {external_id!r} submitted by {who.id}")
         return JSONResponse(_jsonable(found))
@@ -215,6 +294,8 @@ def router(directory: Callable[[], Directory], vault: Vault, pool: db.Pool, on_c
     def status(case_ref: CaseRefPath, who: Annotated[Partner, Depends(reader)]) -> JSONResponse:
         with pool.transaction() as cur:
             found = store.case_status(cur, case_ref, who.id)
+            if found is not None:
+                found["lifecycle"] = store.case_lifecycle(cur, case_ref, who.id, vault)
         if found is None:  # another partner's case looks exactly like a missing one
             raise HTTPException(404, store.no_case(case_ref, who.id))
         return JSONResponse(_jsonable(found))
@@ -245,6 +326,50 @@ def router(directory: Callable[[], Directory], vault: Vault, pool: db.Pool, on_c
         on_commit()
         return JSONResponse({"case_ref": case_ref, "share_contact": now.share_contact,
                              "contact_back": now.contact_back})
+
+    @api.post("/cases/{case_ref}/events", status_code=201, response_model=StepAnswer,
+              openapi_extra=_json_body(CaseEventBody),
+              responses={200: {"model": StepAnswer, "description": "A resend: the step already recorded"},
+                         **_auth(404, 413, 422, 503), **_CONFLICT}, tags=["cases"])
+    async def case_event(case_ref: CaseRefPath, request: Request, who: Annotated[Partner, Depends(updater)],
+                         idempotency_key: Annotated[str | None, Header(
+                             min_length=1, max_length=200, pattern=ID_PATTERN,
+                             description="Makes a resend the same step")] = None) -> JSONResponse:
+        """A recipient acknowledges or updates a case routed to it (key with the `update` scope): the step is
+        checked against its current state (409 naming the state and the allowed next steps), stored, and
+        published on case.updated with a status message for the worker. Any other case is a 404."""
+        try:
+            body = CaseEventBody.model_validate_json(await read_body(request, MAX_CASE_EVENT_BYTES))
+        except BodyTooLarge as exc:
+            return error_response(413, str(exc), headers={"Connection": "close"})
+        except ValidationError as exc:
+            raise RequestValidationError(exc.errors(include_url=False, include_input=False)) from exc
+        return await run_in_threadpool(_case_event, case_ref, body, idempotency_key, who)
+
+    def _case_event(case_ref: str, body: CaseEventBody, idempotency_key: str | None, who: Partner) -> JSONResponse:
+        try:
+            with pool.transaction() as cur:
+                done = store.record_step(cur, case_ref, who.id, body.type, reason=body.reason, outcome=body.outcome,
+                                         note=body.note, at=body.at, idempotency_key=idempotency_key, vault=vault,
+                                         templates=messages)
+                if done.message is not None:
+                    enqueue(cur, "intake", [done.message])
+        except LookupError as exc:
+            raise HTTPException(404, str(exc)) from exc
+        except store.StepConflict as exc:
+            return error_response(409, str(exc), errors=[FieldError(loc="header.idempotency-key", msg=str(exc),
+                                                                    type="idempotency_key_reused")])
+        except lifecycle.Refused as exc:
+            allowed = [s.value for s in exc.allowed]
+            return error_response(409, str(exc), errors=[FieldError(loc="type", msg=str(exc),
+                                                                    type="transition_refused")],
+                                  detail={"current_state": exc.current.value, "allowed_next": allowed})
+        if done.message is not None:
+            on_commit()
+            log.get().info("case_updated", case_ref=case_ref, partner=who.id, step=body.type,
+                           state=done.step["state"])
+        return JSONResponse(_jsonable(done.step | {"duplicate": done.duplicate}),
+                            status_code=200 if done.duplicate else 201)
 
     @api.get("/internal/contacts/{case_ref}", include_in_schema=False)
     def contact(case_ref: CaseRefPath, recipient: Annotated[str, Query(max_length=64)],

@@ -14,6 +14,7 @@ from schemas import envelope, topics
 from schemas.models import (
     MAX_ID_CHARS,
     CaseRouted,
+    CaseUpdated,
     ConsentChanged,
     Contact,
     Disclosure,
@@ -23,11 +24,13 @@ from schemas.models import (
     NotificationDelivered,
     NotificationFailed,
     PartnerSubmission,
+    WorkerMessage,
 )
 from services.common import db
 from services.common.directory import Partner
 from services.common.shield import conflict, disclosure_for, role_disclosure
 from services.common.vault import DataVault
+from services.intake import lifecycle
 from services.intake.identity import Vault
 from services.intake.validation import (
     MAX_ERRORS,
@@ -169,6 +172,7 @@ def project_triaged(cur: db.Cursor, events: list[GrievanceTriaged]) -> None:
         " triaged_at = v.triaged_at::timestamptz FROM (VALUES %s) AS v(case_ref, urgency, categories, triaged_at)"
         " WHERE c.case_ref = v.case_ref",
         [(e.case_ref, e.urgency.value, Json(e.categories), e.triaged_at) for e in events])
+    project_language(cur, events)
 
 
 def project_routed(cur: db.Cursor, events: list[CaseRouted]) -> None:
@@ -327,3 +331,124 @@ def routed_disclosure(cur: db.Cursor, case_ref: str, recipient: str) -> str | No
 
 def _yes(value: bool) -> str:
     return "yes" if value else "no"
+
+
+# ------------------------------------------------------------------ lifecycle (partner feedback)
+
+
+class StepConflict(ValueError):
+    """An idempotency key already used for a different step."""
+
+
+@dataclass(frozen=True)
+class StepRecorded:
+    step: dict[str, Any]  # as answered to the recipient that reported it (its own note included)
+    duplicate: bool
+    message: envelope.Message | None  # case.updated, None for a repeat
+
+
+_STEP_COLUMNS = ("sequence", "recipient", "type", "previous_state", "state", "case_state", "reason", "outcome",
+                 "note_sealed", "at", "recorded_at", "idempotency_key")
+
+
+def project_language(cur: db.Cursor, events: list[GrievanceTriaged]) -> None:
+    """The worker's language as triage read it: status messages back to the worker are written in it."""
+    psycopg2.extras.execute_values(
+        cur, "UPDATE intake.cases c SET language = v.language FROM (VALUES %s) AS v(case_ref, language)"
+        " WHERE c.case_ref = v.case_ref", [(e.case_ref, e.language) for e in events])
+
+
+def not_routed(case_ref: str, partner_id: str) -> str:
+    """The one answer for a case that is missing or not routed to this partner: nobody learns which."""
+    return f"no case {case_ref} routed to {partner_id}"
+
+
+def recipient_states(cur: db.Cursor, case_ref: str) -> dict[str, lifecycle.State]:
+    """Each recipient triage routed the case to (signed case.routed), at its latest step (none: routed)."""
+    cur.execute("SELECT d.recipient, e.state FROM intake.case_deliveries d LEFT JOIN LATERAL ("
+                " SELECT state FROM intake.case_events e WHERE e.case_ref = d.case_ref AND e.recipient = d.recipient"
+                " ORDER BY sequence DESC LIMIT 1) e ON true"
+                " WHERE d.case_ref = %s AND d.routed_disclosure IS NOT NULL ORDER BY d.recipient", (case_ref,))
+    return {r: lifecycle.State(s or lifecycle.State.routed) for r, s in cur.fetchall()}
+
+
+def record_step(cur: db.Cursor, case_ref: str, recipient: str, step: str, *, reason: str | None,
+                outcome: str | None, note: str | None, at: datetime | None, idempotency_key: str | None,
+                vault: DataVault, templates: dict[str, dict[str, str]]) -> StepRecorded:
+    """A recipient's step in the case's lifecycle: checked against its current state (lifecycle.Refused),
+    stored, and announced on case.updated with the worker's status message. A repeat (the same
+    Idempotency-Key, else the same type and `at`, else, without `at`, the recipient's latest step again)
+    answers that step. Raises LookupError for a case not routed to the recipient (or missing), StepConflict
+    for a key reused for a different step."""
+    cur.execute("SELECT c.language FROM intake.cases c JOIN intake.case_deliveries d USING (case_ref)"
+                " WHERE c.case_ref = %s AND d.recipient = %s AND d.routed_disclosure IS NOT NULL FOR UPDATE OF c",
+                (case_ref, recipient))  # the case row's lock orders the steps of all its recipients
+    row = cur.fetchone()
+    if row is None:
+        raise LookupError(not_routed(case_ref, recipient))
+    language = row[0]
+    at_utc = at.astimezone(UTC) if at and at.tzinfo else at.replace(tzinfo=UTC) if at else None
+    key = (f"key:{idempotency_key}" if idempotency_key
+           else f"at:{step}|{at_utc.isoformat()}" if at_utc else None)
+    cur.execute(f"SELECT {', '.join(_STEP_COLUMNS)} FROM intake.case_events"  # noqa: S608 (fixed column names)
+                " WHERE case_ref = %s AND recipient = %s AND (idempotency_key = %s OR %s IS NULL)"
+                " ORDER BY sequence DESC LIMIT 1", (case_ref, recipient, key, key))
+    found = cur.fetchone()
+    if found is not None:
+        previous = dict(zip(_STEP_COLUMNS, found, strict=True))
+        same = (previous["type"], previous["reason"], previous["outcome"]) == (step, reason, outcome)
+        if same:
+            return StepRecorded(_step_view(previous, case_ref, recipient, vault), True, None)
+        if key is not None:
+            raise StepConflict(f"this idempotency key was used for step {previous['sequence']}"
+                               f" ({previous['type']}) of case {case_ref}")
+    states = recipient_states(cur, case_ref)
+    current = states[recipient]
+    target = lifecycle.check_step(current, step, reason=reason, outcome=outcome)
+    states[recipient] = target
+    whole = lifecycle.case_state(states)
+    cur.execute("SELECT coalesce(max(sequence), 0) + 1 FROM intake.case_events WHERE case_ref = %s", (case_ref,))
+    sequence = cur.fetchone()[0]
+    now = datetime.now(UTC)
+    cur.execute("INSERT INTO intake.case_events (case_ref, sequence, recipient, type, previous_state, state,"
+                " case_state, reason, outcome, note_sealed, at, recorded_at, idempotency_key)"
+                " VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)",
+                (case_ref, sequence, recipient, step, current.value, target.value, whole.value, reason, outcome,
+                 vault.encrypt_bytes(note.encode()) if note else None, at_utc or now, now, key))
+    said = lifecycle.worker_message(templates, language, whole, case_ref)
+    event = CaseUpdated(case_ref=case_ref, partner_id=recipient, step=step, reason=reason, outcome=outcome,
+                        previous_state=current.value, state=target.value, case_state=whole.value, sequence=sequence,
+                        at=at_utc or now, recorded_at=now,
+                        worker_message=WorkerMessage(language=said.language, text=said.text))
+    message = envelope.encode(topics.CASE_UPDATED, event, source=SOURCE,
+                              id=envelope.event_id("case.updated", case_ref, str(sequence)))
+    stored = {"sequence": sequence, "recipient": recipient, "type": step, "previous_state": current.value,
+              "state": target.value, "case_state": whole.value, "reason": reason, "outcome": outcome,
+              "note_sealed": None, "at": at_utc or now, "recorded_at": now, "idempotency_key": key}
+    view = _step_view(stored, case_ref, recipient, vault) | {"note": note}
+    return StepRecorded(view, False, message)
+
+
+def _step_view(row: dict[str, Any], case_ref: str, viewer: str, vault: DataVault) -> dict[str, Any]:
+    """A step as a partner sees it: the free-text note only for the recipient that wrote it."""
+    note = None
+    if row["note_sealed"] is not None and row["recipient"] == viewer:
+        note = vault.decrypt_bytes(bytes(row["note_sealed"])).decode()
+    return {"case_ref": case_ref, "sequence": row["sequence"], "partner_id": row["recipient"], "type": row["type"],
+            "reason": row["reason"], "outcome": row["outcome"], "note": note, "at": row["at"],
+            "recorded_at": row["recorded_at"], "previous_state": row["previous_state"], "state": row["state"],
+            "case_state": row["case_state"],
+            "allowed_next": [s.value for s in lifecycle.allowed_next(lifecycle.State(row["state"]))]}
+
+
+def case_lifecycle(cur: db.Cursor, case_ref: str, viewer: str, vault: DataVault) -> dict[str, Any]:
+    """The lifecycle part of a case's status: the case's state (None before it is routed), each recipient's,
+    and every step with who and when (notes only for the recipient that wrote them)."""
+    states = recipient_states(cur, case_ref)
+    cur.execute(f"SELECT {', '.join(_STEP_COLUMNS)} FROM intake.case_events"  # noqa: S608 (fixed column names)
+                " WHERE case_ref = %s ORDER BY sequence", (case_ref,))
+    steps = [_step_view(dict(zip(_STEP_COLUMNS, r, strict=True)), case_ref, viewer, vault) for r in cur.fetchall()]
+    for step in steps:
+        del step["case_ref"], step["allowed_next"]
+    return {"state": lifecycle.case_state(states).value if states else None,
+            "recipients": {r: s.value for r, s in states.items()}, "steps": steps}
