@@ -127,6 +127,7 @@ class SealedColumn:
 
 SEALED_COLUMNS = (
     SealedColumn("intake.contacts", "case_ref", "ciphertext"),
+    SealedColumn("intake.case_events", "id", "note_sealed", where="note_sealed IS NOT NULL"),  # partners' notes
     SealedColumn("intake.rejected_submissions", "id", "body", "body_sealed",
                  f"(body_sealed OR octet_length(body) <= {MAX_CLEAR_REJECTED})"),
     *(SealedColumn(f"{s}.dead_letters", "id", "value", "value_sealed", "value IS NOT NULL") for s in SERVICE_SCHEMAS),
