@@ -13,6 +13,19 @@ from services.common.settings import Settings
 CLIENT_DEFAULTS = {"request_timeout_ms": 30_000}
 
 
+def client_security(settings: Settings) -> dict[str, str]:
+    """The broker security settings given (KAFKA_SECURITY_PROTOCOL, KAFKA_SASL_*, KAFKA_SSL_CAFILE) as
+    kafka-python client configs; nothing when none is set, so the bundled dev broker stays plaintext."""
+    given = {
+        "security_protocol": settings.kafka_security_protocol,
+        "sasl_mechanism": settings.kafka_sasl_mechanism,
+        "sasl_plain_username": settings.kafka_sasl_username,  # kafka-python's name for SCRAM users too
+        "sasl_plain_password": settings.kafka_sasl_password,
+        "ssl_cafile": settings.kafka_ssl_cafile,
+    }
+    return {name: value for name, value in given.items() if value}
+
+
 def producer(settings: Settings, **overrides) -> KafkaProducer:
     config = {
         "bootstrap_servers": settings.kafka_bootstrap_servers,
@@ -21,6 +34,7 @@ def producer(settings: Settings, **overrides) -> KafkaProducer:
         "batch_size": 256 * 1024,
         "max_request_size": 4 * 1024 * 1024,
         **CLIENT_DEFAULTS,
+        **client_security(settings),
     }
     config.update(overrides)
     return KafkaProducer(**config)
@@ -43,6 +57,7 @@ def consumer(settings: Settings, group: str, topic_names: list[str], **overrides
         "allow_auto_create_topics": False,
         "metadata_max_age_ms": 10_000,  # notice recreated topics and new partitions within seconds
         **CLIENT_DEFAULTS,
+        **client_security(settings),
     }
     config.update(overrides)
     c = KafkaConsumer(**config)
@@ -55,7 +70,8 @@ def ensure_topics(settings: Settings, groups: list[str] | tuple[str, ...] = topi
     """Create every registry topic and every group's dead-letter topic; returns the names created."""
     names = [t.name for t in topics.ALL] + [topics.dlq(g) for g in groups]
     own = admin is None
-    admin = admin or KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers, request_timeout_ms=30_000)
+    admin = admin or KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers, request_timeout_ms=30_000,
+                                      **client_security(settings))
     try:
         existing = set(admin.list_topics())
         created = []
@@ -80,7 +96,8 @@ class BrokerWatch:
 
     def __init__(self, settings: Settings, seen: dict[str, str | None] | None = None):
         self.settings = settings
-        self.admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers, request_timeout_ms=10_000)
+        self.admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers, request_timeout_ms=10_000,
+                                      **client_security(settings))
         # topic name -> topic id when last seen; kept by the caller across reconnections, since a broker
         # that restarts is exactly when the client reconnects and the topics come back under new ids
         self.seen: dict[str, str | None] = {} if seen is None else seen

@@ -46,6 +46,15 @@ class Settings:
     # The delivery policy file (backoff, horizon per urgency, per-partner limit, breaker, lease); empty:
     # config/delivery.yaml in the config directory.
     delivery_policy: str = ""
+    # Partners' signed Kafka submissions: how far a webhook-timestamp may be from our clock (replay window).
+    submission_tolerance_s: int = 300
+    # Broker security, as kafka-python names it: empty means PLAINTEXT (the bundled dev broker). With
+    # SASL_PLAINTEXT or SASL_SSL, the service's own principal (docker-compose.yml: SCRAM-SHA-512).
+    kafka_security_protocol: str = ""
+    kafka_sasl_mechanism: str = ""
+    kafka_sasl_username: str = ""
+    kafka_sasl_password: str = ""
+    kafka_ssl_cafile: str = ""  # CA bundle that signed the broker's certificate (SSL, SASL_SSL)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> Settings:

@@ -2,6 +2,10 @@
 
 Headers: webhook-id (stable per delivery, so receivers can drop repeats), webhook-timestamp (Unix
 seconds), webhook-signature ("v1,<base64>"; several space-separated while a secret is being rotated).
+
+Partners sign their Kafka submissions the same way, with the same secret, over the record key (their
+partner id) and the value: "{id}.{timestamp}.{partner_id}.{value}" (`submission_headers`). Partner ids
+hold no dot, so the key cannot be shifted into the value.
 """
 
 from __future__ import annotations
@@ -23,6 +27,21 @@ def headers(secret: str, msg_id: str, body: bytes, timestamp: int | None = None)
     ts = int(time.time()) if timestamp is None else timestamp
     return {"webhook-id": msg_id, "webhook-timestamp": str(ts), "webhook-signature": sign(secret, msg_id, ts, body),
             "content-type": "application/json"}
+
+
+def submission_signature(secret: str, partner_id: str, event_id: str, timestamp: int, body: bytes) -> str:
+    return sign(secret, event_id, timestamp, partner_id.encode() + b"." + body)
+
+
+def submission_headers(secret: str, partner_id: str, event_id: str, body: bytes,
+                       timestamp: int | None = None) -> list[tuple[str, bytes]]:
+    """Kafka headers that authenticate a submission record keyed by `partner_id` with value `body`.
+
+    `event_id` is the partner's id for the event (a CloudEvents `ce_id`, if the record has one, must be
+    the same); sign when sending, since intake refuses a timestamp outside its tolerance window."""
+    ts = int(time.time()) if timestamp is None else timestamp
+    return [("webhook-id", event_id.encode()), ("webhook-timestamp", str(ts).encode()),
+            ("webhook-signature", submission_signature(secret, partner_id, event_id, ts, body).encode())]
 
 
 class BadSignature(ValueError):

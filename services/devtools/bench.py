@@ -22,7 +22,7 @@ import httpx
 from kafka.structs import OffsetAndMetadata
 
 from schemas import topics
-from services.common import db
+from services.common import db, directory, signing
 from services.common.kafka import consumer as make_consumer
 from services.common.kafka import producer as make_producer
 from services.devtools.stack import Stack
@@ -68,7 +68,9 @@ def end_to_end(stack: Stack, n: int) -> tuple[float, list[float]]:
     """cases/s from the first submission to the last case's first webhook, and per-case latencies (ms)."""
     inbox = stack.url("inbox")
     baseline = httpx.get(inbox + "/inbox/stats", timeout=30).json()["cases"]  # earlier runs' cases (warm-up)
-    producer = make_producer(stack.settings())
+    settings = stack.settings()
+    producer = make_producer(settings)
+    secret = directory.load(settings.config_dir).get("ngo-np").webhook.secret  # as the stack loaded it
     run = uuid.uuid4().hex[:8]
     sent_at: dict[str, float] = {}
     start = time.time()
@@ -76,8 +78,11 @@ def end_to_end(stack: Stack, n: int) -> tuple[float, list[float]]:
         ext = f"bench-{run}-{i}"
         body = {"partner_id": "ngo-np", "external_id": ext, "text": TEXTS[i % len(TEXTS)],
                 "country_of_work": ("MY", "TH", "QA")[i % 3], "country_of_origin": "NP", "language": "en"}
+        value = json.dumps(body).encode()
         sent_at[ext] = time.time()
-        producer.send(topics.SUBMISSIONS.name, key=b"ngo-np", value=json.dumps(body).encode())
+        # As a partner does: each record signed with its secret, or intake refuses it.
+        producer.send(topics.SUBMISSIONS.name, key=b"ngo-np", value=value,
+                      headers=signing.submission_headers(secret, "ngo-np", ext, value))
     producer.flush()
     producer.close()
     while True:

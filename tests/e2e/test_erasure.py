@@ -17,6 +17,7 @@ from services.common import db
 from services.common.vault import SEALED_HEADER, DataVault
 
 from .conftest import AUTH, PARTNER, produce, submit_http, wait_delivered, wait_for
+from .partner_kafka import signed
 
 
 def grievance(stack, *args: str) -> subprocess.CompletedProcess:
@@ -70,7 +71,7 @@ def test_an_erased_case_is_found_nowhere_but_in_the_audit(stack, conn):
     # A first attempt rejected (kept, sealed), a Kafka attempt cut short (a dead letter), then the case.
     assert submit_http(stack, {**body, "country_of_work": "XX"}).status_code == 422
     cut = json.dumps({**body, "partner_id": PARTNER}).encode()[:-4]
-    produce(stack, topics.SUBMISSIONS.name, cut, key=PARTNER.encode())
+    produce(stack, topics.SUBMISSIONS.name, cut, key=PARTNER.encode(), headers=signed(cut, PARTNER, ce=False))
     case_ref = submit_http(stack, body).json()["case_ref"]
     wait_delivered(stack, external_id)
     consent = httpx.post(stack.url("intake") + f"/v1/grievances/{case_ref}/consent", json={"share_contact": False},

@@ -23,6 +23,7 @@ from services.common.vault import DataVault
 from services.devtools.stack import free_port
 
 from .conftest import AUTH, PARTNER, complaint, produce, wait_for
+from .partner_kafka import signed
 
 MAX_KEPT = 64 * 1024
 FIVE_MB = 5 * 1024 * 1024
@@ -250,7 +251,7 @@ def test_without_a_key_nothing_is_read_and_the_answer_is_401(stack):
 
 def test_kafka_submissions_get_the_same_rules(stack, conn):
     sent = b'{"partner_id": "ngo-np", "external_id": "\\ud800k", "text": "help\\u0000", "country_of_work": "XX"}'
-    produce(stack, "grievance.submissions", sent, key=PARTNER.encode())
+    produce(stack, "grievance.submissions", sent, key=PARTNER.encode(), headers=signed(sent, PARTNER, ce=False))
 
     def row():
         with db.transaction(conn) as cur:

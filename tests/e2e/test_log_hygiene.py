@@ -14,6 +14,7 @@ from services.common.event_auth import EventSigner
 from services.common.vault import DataVault
 
 from .conftest import PARTNER, produce, submit_http, wait_delivered, wait_for
+from .partner_kafka import signed as partner_signed
 
 
 def markers() -> dict[str, str]:
@@ -45,18 +46,22 @@ def test_no_log_line_carries_contact_details_or_complaint_text(stack, conn):
     good_http = submission(http_m)
     case_ref = submit_http(stack, good_http).json()["case_ref"]
     good_kafka = submission(kafka_m, partner_id=PARTNER)
-    produce(stack, topics.SUBMISSIONS.name, json.dumps(good_kafka).encode(), key=PARTNER.encode())
+    good_value = json.dumps(good_kafka).encode()
+    produce(stack, topics.SUBMISSIONS.name, good_value, key=PARTNER.encode(),
+            headers=partner_signed(good_value, PARTNER, ce=False))
 
     # Rejected: over HTTP (an unassigned country) and on Kafka (wrong types, one quoting the marker).
     rejected = submit_http(stack, submission(reject_m, country_of_work="XX"))
     assert rejected.status_code == 422
     bad_kafka = {**submission(reject_m, partner_id=PARTNER), "urgency_hint": reject_m["text"], "minor_involved":
                  reject_m["name"]}
-    produce(stack, topics.SUBMISSIONS.name, json.dumps(bad_kafka).encode(), key=PARTNER.encode())
+    bad_value = json.dumps(bad_kafka).encode()
+    produce(stack, topics.SUBMISSIONS.name, bad_value, key=PARTNER.encode(),
+            headers=partner_signed(bad_value, PARTNER, ce=False))
 
     # Dead letters: a submission cut short, and a genuinely signed event that fails validation on its text.
     cut = json.dumps(submission(dead_m, partner_id=PARTNER)).encode()[:-5]
-    produce(stack, topics.SUBMISSIONS.name, cut, key=PARTNER.encode())
+    produce(stack, topics.SUBMISSIONS.name, cut, key=PARTNER.encode(), headers=partner_signed(cut, PARTNER, ce=False))
     cut_id = Incoming(topics.SUBMISSIONS.name, 0, 0, PARTNER.encode(), cut, []).dedupe_key
     internal_key = f"GRV-HYG{uuid.uuid4().hex[:9].upper()}"[:16].encode()
     value = json.dumps({"case_ref": 12345, "text": [internal_m["text"]], "subject_ref": {"n": internal_m["name"]},

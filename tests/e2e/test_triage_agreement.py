@@ -15,6 +15,7 @@ from services.common.settings import REPO_ROOT
 from services.triage.evaluation import load_examples
 
 from .conftest import PARTNER, wait_for
+from .partner_kafka import signed
 
 FIELDS = ("urgency", "categories", "indicators", "language", "needs_review", "evidence", "ruleset")
 
@@ -25,7 +26,8 @@ def test_cli_and_service_agree_on_every_evaluation_case(stack, conn):
     producer = KafkaProducer(bootstrap_servers=stack.kafka)
     for ex in examples:
         body = {"partner_id": PARTNER, "external_id": f"agree-{run}-{ex.id}", "text": ex.text}
-        producer.send(topics.SUBMISSIONS.name, key=PARTNER.encode(), value=json.dumps(body).encode())
+        value = json.dumps(body).encode()
+        producer.send(topics.SUBMISSIONS.name, key=PARTNER.encode(), value=value, headers=signed(value, PARTNER))
     producer.flush()
     producer.close()
 

@@ -20,7 +20,8 @@ import httpx
 import pytest
 from kafka import KafkaConsumer, KafkaProducer
 
-from services.common import db
+from services.common import db, directory, signing
+from services.common.settings import REPO_ROOT
 from services.devtools.stack import SERVICES, Stack, wait_for_port
 
 PARTNER = "ngo-np"
@@ -85,10 +86,20 @@ def produce(stack: Stack, topic: str, records: Iterable[tuple[bytes | None, byte
         producer.close()
 
 
+def partner_secret(partner_id: str) -> str:
+    """The partner's secret as the stack loaded it (the demo directory, ${ENV:-default} expanded alike)."""
+    return directory.load(REPO_ROOT / "config").get(partner_id).webhook.secret
+
+
 def submission_record(body: dict, ce_id: str | None = None) -> tuple[bytes, bytes, list]:
-    headers = [] if ce_id is None else [("ce_id", ce_id.encode()), ("ce_source", b"/partner/test"),
-                                        ("ce_type", b"org.grievance.submission.v1"), ("ce_specversion", b"1.0")]
-    return body["partner_id"].encode(), json.dumps(body).encode(), headers
+    """A submission as its partner publishes it: keyed by the partner, signed with its secret now. Without
+    a ce_id it carries a fresh event id of its own; send the same record again for byte-identical copies."""
+    partner, value = body["partner_id"], json.dumps(body).encode()
+    headers = signing.submission_headers(partner_secret(partner), partner, ce_id or f"plain-{uuid.uuid4().hex}", value)
+    if ce_id is not None:
+        headers += [("ce_id", ce_id.encode()), ("ce_source", b"/partner/test"),
+                    ("ce_type", b"org.grievance.submission.v1"), ("ce_specversion", b"1.0")]
+    return partner.encode(), value, headers
 
 
 def topic_records(stack: Stack, topic: str, idle_s: float = 2.0) -> list:

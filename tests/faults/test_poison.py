@@ -3,18 +3,21 @@ pipeline keeps flowing; a record that failed goes through when it is requeued on
 
 from __future__ import annotations
 
-import hashlib
 import json
 import uuid
 
 import pytest
 
 from schemas import topics
+from services.common import signing
+from services.common.consumer import Incoming
+from services.intake.submission_auth import record_ref
 
 from .conftest import (
     alerts,
     complaint,
     grievance,
+    partner_secret,
     produce,
     readiness,
     submission_record,
@@ -55,6 +58,7 @@ def poisons(marker: str) -> dict[str, tuple[bytes | None, list]]:
 def test_poison_records_on_every_consumed_topic(fstack, fconn, invariants):
     run = uuid.uuid4().hex[:8]
     sent = {}
+    unsigned: dict[str, bytes] = {}  # on the submissions topic: rejection reference -> key
     for topic in CONSUMED:
         records = []
         for kind in poisons(""):
@@ -62,6 +66,9 @@ def test_poison_records_on_every_consumed_topic(fstack, fconn, invariants):
             key = f"poison-{run}-{kind}".encode()
             records.append((key, value, headers))
             sent[(topic, key)] = kind
+            if topic == topics.SUBMISSIONS.name:
+                event_id = Incoming(topic, 0, 0, key, value, headers).event_id
+                unsigned[f"{event_id} {record_ref(key, headers, value)}"] = key
         produce(fstack, topic, records)
 
     def kept() -> dict[tuple[str, bytes], set[str]]:
@@ -72,14 +79,12 @@ def test_poison_records_on_every_consumed_topic(fstack, fconn, invariants):
                             (f"poison-{run}-%".encode(),))
                 for topic, key, group in cur.fetchall():
                     found.setdefault((topic, bytes(key)), set()).add(group)
-            # On the submissions topic a JSON object with wrong fields is answered, not dead-lettered (its
-            # body kept sealed: found by its digest).
-            wrong_types = poisons(f"{run}-wrong_types")["wrong_types"][0]
-            cur.execute("SELECT source_ref FROM intake.rejected_submissions WHERE body_sha256 = %s",
-                        (hashlib.sha256(wrong_types).hexdigest(),))
-            if cur.fetchall():
-                found.setdefault((topics.SUBMISSIONS.name, f"poison-{run}-wrong_types".encode()),
-                                 set()).add("intake-submissions")
+            # On the submissions topic a record no partner signed is answered on grievance.rejected and kept
+            # there (sealed), whatever its bytes: it never reaches the parser, let alone the dead-letter topic.
+            cur.execute("SELECT source_ref FROM intake.rejected_submissions WHERE source_ref = ANY(%s)",
+                        (list(unsigned),))
+            for (ref,) in cur.fetchall():
+                found.setdefault((topics.SUBMISSIONS.name, unsigned[ref]), set()).add("intake-submissions")
         return found
 
     def every_group_kept_every_poison():
@@ -117,7 +122,11 @@ def test_requeued_dead_letter_goes_through_once_its_cause_is_fixed(fstack, fconn
     body = complaint(partner_id="ngo-np")
     ce_id = f"requeue-{uuid.uuid4().hex[:8]}"
     key, value, headers = submission_record(body, ce_id)
-    produce(fstack, topics.SUBMISSIONS.name, [(key, value[:-7], headers)])  # truncated JSON: a dead letter
+    # Truncated JSON its partner signed (so it reaches the parser): a dead letter.
+    cut = value[:-7]
+    cut_headers = [*signing.submission_headers(partner_secret("ngo-np"), "ngo-np", ce_id, cut),
+                   *[(k, v) for k, v in headers if not k.startswith("webhook-")]]
+    produce(fstack, topics.SUBMISSIONS.name, [(key, cut, cut_headers)])
 
     def dead_letter():
         with fconn.cursor() as cur:
@@ -138,11 +147,15 @@ def test_requeued_dead_letter_goes_through_once_its_cause_is_fixed(fstack, fconn
     assert grievance(fstack, "replay", str(only), "--no-progress").returncode == 0
     wait_for(lambda: dead_letter()[0] == 2, 60, what="the requeued dead letter to fail again and be counted")
 
-    # Repaired (the partner's system fixed and resent the same event id): it is filed, not dropped. The
-    # repaired bytes are in clear, so the seal mark goes with the sealed value.
+    # Repaired (the partner's system fixed and resent the same event id, signed afresh over the repaired
+    # bytes): it is filed, not dropped. The repaired bytes are in clear, so the seal mark goes with the
+    # sealed value.
     repaired = json.loads(lines[0])
     repaired["value"] = value.decode()
-    repaired["headers"] = [h for h in repaired["headers"] if h["k"] != "grievance-sealed"]
+    resigned = [{"k": k, "v": v.decode()}
+                for k, v in signing.submission_headers(partner_secret("ngo-np"), "ngo-np", ce_id, value)]
+    repaired["headers"] = [h for h in repaired["headers"] if h["k"] != "grievance-sealed"
+                           and not h["k"].startswith("webhook-")] + resigned
     only.write_text(json.dumps(repaired) + "\n")
     assert grievance(fstack, "replay", str(only), "--no-progress").returncode == 0
 

@@ -1,0 +1,88 @@
+#!/bin/sh
+# Principals and ACLs of docker-compose.yml's broker, made once by its kafka-init service (apache/kafka
+# image) before anything else connects: one SCRAM-SHA-512 user per service and per partner, each allowed
+# only what it does. The topic registry (schemas/topics.py) says who produces what; tests/unit/test_compose.py
+# runs this script with stand-ins for the two Kafka tools and checks every grant against it.
+#
+# The same two commands give a real partner its credentials (README, "Partners on Kafka").
+set -eu
+: "${KAFKA_ADMIN_PASSWORD:?}" "${KAFKA_PASSWORD_INIT:?}" "${KAFKA_PASSWORD_INTAKE:?}" "${KAFKA_PASSWORD_TRIAGE:?}"
+: "${KAFKA_PASSWORD_NOTIFIER:?}"
+BIN=${KAFKA_BIN:-/opt/kafka/bin}
+BOOTSTRAP=${KAFKA_BOOTSTRAP:-kafka:9092}
+PARTNERS_FILE=${PARTNERS_FILE:-/deploy/partners.yaml}
+# Demo partners log in as their partner id with password demo-kafka-<id> (like their demo API keys).
+PARTNER_PASSWORD_PREFIX=${PARTNER_PASSWORD_PREFIX:-demo-kafka-}
+
+ADMIN=$(mktemp)
+cat > "$ADMIN" <<EOF
+security.protocol=SASL_PLAINTEXT
+sasl.mechanism=SCRAM-SHA-512
+sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username="admin" password="$KAFKA_ADMIN_PASSWORD";
+EOF
+
+user() {  # name password: create the SCRAM-SHA-512 credential (or reset its password)
+  "$BIN/kafka-configs.sh" --bootstrap-server "$BOOTSTRAP" --command-config "$ADMIN" --alter \
+    --entity-type users --entity-name "$1" --add-config "SCRAM-SHA-512=[password=$2]"
+}
+allow() {  # kafka-acls.sh --add arguments: principals, operations, resources
+  "$BIN/kafka-acls.sh" --bootstrap-server "$BOOTSTRAP" --command-config "$ADMIN" --add --force "$@"
+}
+each() {  # each FLAG NAME...: "FLAG NAME" for every NAME (names hold no spaces)
+  flag=$1
+  shift
+  for name in "$@"; do printf '%s %s ' "$flag" "$name"; done
+}
+
+# Every topic the pipeline creates: the registry, and each consumer group's dead-letter topic.
+TOPICS="grievance.submissions grievance.received grievance.rejected grievance.triaged case.routed
+  notification.delivered notification.failed directory.changed consent.changed operator.alerts case.updated
+  intake-submissions.dlq intake-status.dlq triage.dlq notifier.dlq"
+
+user init "$KAFKA_PASSWORD_INIT"
+user intake "$KAFKA_PASSWORD_INTAKE"
+user triage "$KAFKA_PASSWORD_TRIAGE"
+user notifier "$KAFKA_PASSWORD_NOTIFIER"
+
+# `grievance topics` (init) creates them; each service describes them all to notice a broker that lost
+# one, and creates it again (README, Guarantees). Creating a topic is not writing to it.
+# shellcheck disable=SC2046,SC2086  # word splitting is the point: names hold no spaces
+allow $(each --allow-principal User:init User:intake User:triage User:notifier) \
+  --operation Create --operation Describe $(each --topic $TOPICS)
+
+# intake: reads partners' submissions and the case events it keeps the status of; writes what it
+# receives and rejects, consent and lifecycle changes, its alerts and its groups' dead letters.
+# shellcheck disable=SC2046
+allow --allow-principal User:intake --operation Read $(each --topic grievance.submissions grievance.triaged \
+  case.routed notification.delivered notification.failed) $(each --group intake-submissions intake-status)
+# shellcheck disable=SC2046
+allow --allow-principal User:intake --operation Write $(each --topic grievance.received grievance.rejected \
+  consent.changed case.updated operator.alerts intake-submissions.dlq intake-status.dlq)
+
+# triage: reads received cases; writes its decisions, routings, directory changes and alerts.
+allow --allow-principal User:triage --operation Read --topic grievance.received --group triage
+# shellcheck disable=SC2046
+allow --allow-principal User:triage --operation Write $(each --topic grievance.triaged case.routed \
+  directory.changed operator.alerts triage.dlq)
+
+# notifier: reads routings; writes delivery outcomes and alerts.
+allow --allow-principal User:notifier --operation Read --topic case.routed --group notifier
+# shellcheck disable=SC2046
+allow --allow-principal User:notifier --operation Write $(each --topic notification.delivered \
+  notification.failed operator.alerts notifier.dlq)
+
+# Partners: each writes submissions (intake files only those signed with its own secret, so writing
+# under another partner's key gets it nothing) and reads rejections, in consumer groups named after itself.
+# Not case.updated: it carries every partner's cases; a submitter reads its own over HTTP.
+PARTNERS=$(sed -n 's/^- id: *//p' "$PARTNERS_FILE")
+for partner in $PARTNERS; do
+  user "$partner" "$PARTNER_PASSWORD_PREFIX$partner"
+  allow --allow-principal "User:$partner" --operation Read --resource-pattern-type prefixed --group "$partner"
+done
+# shellcheck disable=SC2046,SC2086
+allow $(each --allow-principal $(for p in $PARTNERS; do printf 'User:%s ' "$p"; done)) \
+  --operation Write --operation Describe --topic grievance.submissions
+# shellcheck disable=SC2046,SC2086
+allow $(each --allow-principal $(for p in $PARTNERS; do printf 'User:%s ' "$p"; done)) \
+  --operation Read --operation Describe --topic grievance.rejected
+rm -f "$ADMIN"
