@@ -42,7 +42,8 @@ def submissions_handler(partners: Callable[[], Directory], vault: Vault, toleran
         try:
             submission = parse_submission(rec.value or b"", partner_id=who.partner_id)
         except InvalidSubmission as exc:
-            return _reject(cur, vault, rec, rec.event_id, exc.errors, exc.partner_id, exc.external_id)
+            # Kept under the record's scoped id: two partners' events with the same ce_id are two rejections.
+            return _reject(cur, vault, rec, rec.dedupe_key, exc.errors, exc.partner_id, exc.external_id)
         accepted = store.accept(cur, submission, source="kafka", vault=vault)
         log.get().info("case_received", case_ref=accepted.case_ref, duplicate=accepted.duplicate, source="kafka")
         return accepted.messages

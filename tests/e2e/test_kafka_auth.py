@@ -64,7 +64,7 @@ def kept(conn, event_ids: set[str]) -> set[str]:
     with db.transaction(conn) as cur:
         cur.execute("SELECT source_ref FROM intake.rejected_submissions WHERE source = 'kafka'")
         refs = [r[0] for r in cur.fetchall()]
-    return {e for e in event_ids if any(ref == e or ref.startswith(e + " ") for ref in refs)}
+    return {e for e in event_ids if any(e in ref.split(" ") for ref in refs)}
 
 
 def kept_refs(conn, event_id: str) -> list[str]:
