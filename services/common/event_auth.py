@@ -60,9 +60,12 @@ class EventSigner:
 
 
 class EventVerifier:
-    def __init__(self, public_keys: Mapping[str, str]):
-        self._keys = {name: Ed25519PublicKey.from_public_bytes(_raw(b64, f"public key of {name}"))
-                      for name, b64 in public_keys.items()}
+    def __init__(self, public_keys: Mapping[str, list[str] | str]):
+        # Several keys per service while it rotates: the new one listed beside the old until every
+        # service signs with the new.
+        self._keys = {name: [Ed25519PublicKey.from_public_bytes(_raw(b64, f"public key of {name}"))
+                             for b64 in ([keys] if isinstance(keys, str) else keys)]
+                      for name, keys in public_keys.items()}
 
     def check(self, topic: str, key: bytes | None, value: bytes | None, headers: Headers) -> str | None:
         """Why the event is not authentic, or None when it is (or the topic is not between services)."""
@@ -79,14 +82,17 @@ class EventVerifier:
             return f"{HEADER} is not ed25519;<service>;<base64>"
         if scheme != "ed25519" or signer not in producers:
             return f"signed by {signer!r}, but only {', '.join(producers)} publish {topic}"
-        public = self._keys.get(signer)
-        if public is None:
+        keys = self._keys.get(signer)
+        if not keys:
             return f"no public key for {signer}"
-        try:
-            public.verify(raw, canonical(topic, key, value, headers))
-        except InvalidSignature:
-            return f"signature of {signer} does not match the event: forged or tampered"
-        return None
+        signed = canonical(topic, key, value, headers)
+        for public in keys:
+            try:
+                public.verify(raw, signed)
+                return None
+            except InvalidSignature:
+                continue
+        return f"signature of {signer} does not match the event: forged or tampered"
 
 
 def generate() -> tuple[str, str]:
@@ -99,14 +105,14 @@ def generate() -> tuple[str, str]:
     return base64.b64encode(raw_private).decode(), base64.b64encode(raw_public).decode()
 
 
-def parse_public_keys(spec: str) -> dict[str, str]:
-    """`intake=<b64>,triage=<b64>,notifier=<b64>` → {service: b64}."""
-    keys = {}
+def parse_public_keys(spec: str) -> dict[str, list[str]]:
+    """`intake=<b64>,triage=<b64>,notifier=<b64>` → {service: [b64]}; a service named twice has two keys."""
+    keys: dict[str, list[str]] = {}
     for item in filter(None, (part.strip() for part in spec.split(","))):
         name, sep, value = item.partition("=")
         if not sep or not value:
             raise ValueError(f"GRIEVANCE_EVENT_KEYS: expected service=<base64 public key>, got {item[:40]!r}")
-        keys[name.strip()] = value.strip()
+        keys.setdefault(name.strip(), []).append(value.strip())
     return keys
 
 

@@ -52,7 +52,8 @@ def test_partner_and_dead_letter_topics_are_not_checked_here():
 
 
 def test_key_parsing_refuses_bad_keys():
-    assert parse_public_keys("intake=abc==, triage=def=") == {"intake": "abc==", "triage": "def="}
+    assert parse_public_keys("intake=abc==, triage=def=, intake=ghi=") == {"intake": ["abc==", "ghi="],
+                                                                           "triage": ["def="]}
     with pytest.raises(ValueError):
         parse_public_keys("intake")
     with pytest.raises(ValueError):
@@ -92,3 +93,12 @@ def test_the_relay_signs_its_events_and_leaves_a_dead_letters_signature_alone():
     assert dlq_headers == original  # requeued to case.routed, it still verifies as triage's
     assert VERIFIER.check("case.routed", b"GRV-0123456789AB", b'{"a":1}', dlq_headers) is None
     assert VERIFIER.check("notification.failed", None, b"{}", event_headers) is None
+
+
+def test_during_a_rotation_both_keys_of_a_service_verify():
+    new_private, new_public = generate()
+    both = EventVerifier({"triage": [PAIRS["triage"][1], new_public]})
+    headers = EventSigner("triage", new_private).headers("case.routed", b"k", b"v", HEADERS)
+    assert both.check("case.routed", b"k", b"v", headers) is None
+    assert both.check("case.routed", b"k", b"v", signed(key=b"k", value=b"v")) is None
+    assert VERIFIER.check("case.routed", b"k", b"v", headers) is not None  # the old set alone refuses it
