@@ -21,6 +21,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from schemas.models import Disclosure, Urgency
+from services.common import signing
 from services.common.names import entity_key
 
 _ENV_REF = re.compile(r"\$\{([A-Z0-9_]+)(?::-([^}]*))?\}")
@@ -52,7 +53,31 @@ def _minutes(hhmm: str) -> int:
 class Webhook(BaseModel):
     model_config = ConfigDict(extra="forbid")
     url: str
-    secret: str = Field(min_length=16)
+    secret: str = Field(min_length=16,
+                        description="Standard Webhooks form, whsec_<base64 of 24–64 bytes>; plain text is converted")
+    previous_secret: str | None = Field(None, min_length=16,
+                                        description="While rotating: still signed with, until the partner switched")
+
+    @field_validator("secret", "previous_secret")
+    @classmethod
+    def _standard_form(cls, secret: str | None) -> str | None:
+        """Plain-text secrets (directories from before) become their whsec_ form, which signs the same."""
+        if secret is None or secret.startswith("fernet:"):  # sealed at rest: opened before use
+            return secret
+        try:
+            key = signing.key_bytes(secret)
+        except ValueError:
+            raise ValueError("a whsec_ secret must be base64 after the prefix") from None
+        # The specification asks for 24–64 bytes; 16 is the least a secret could be before, and such a
+        # secret converted to its whsec_ form must still load.
+        if secret.startswith(signing.PREFIX) and not 16 <= len(key) <= 64:
+            raise ValueError(f"a whsec_ secret must hold 16 to 64 bytes (24 or more advised), not {len(key)}")
+        return signing.as_whsec(secret)
+
+    @property
+    def secrets(self) -> list[str]:
+        """What to sign with: the secret, and the previous one while a rotation is under way."""
+        return [self.secret] + ([self.previous_secret] if self.previous_secret else [])
 
     @field_validator("url")
     @classmethod
@@ -236,6 +261,10 @@ def redact(record: dict) -> dict:
     data = dict(record)
     if isinstance(data.get("webhook"), dict):
         data["webhook"] = {**data["webhook"], "secret": "***"}
+        if data["webhook"].get("previous_secret"):
+            data["webhook"]["previous_secret"] = "***"  # noqa: S105 - the redaction mark, not a secret
+        else:
+            data["webhook"].pop("previous_secret", None)  # no rotation under way: nothing to mention
     # Key digests stay out of answers and events: a guessable key could be found from its digest.
     if data.get("api_key_sha256"):
         data["api_key_sha256"] = "***"

@@ -79,23 +79,28 @@ class SealedSecret(ValueError):
     """A stored webhook secret this process's keys cannot open."""
 
 
+SECRET_FIELDS = ("secret", "previous_secret")  # of a partner's webhook
+
+
 def open_secrets(record: dict, vault: DataVault | None) -> dict:
-    """A stored record with its webhook secret opened; a secret stored in clear (before sealing) as it is."""
+    """A stored record with its webhook secrets opened; a secret stored in clear (before sealing) as it is."""
     webhook = record.get("webhook")
-    if not isinstance(webhook, dict) or not is_sealed_text(webhook.get("secret")):
+    if not isinstance(webhook, dict) or not any(is_sealed_text(webhook.get(f)) for f in SECRET_FIELDS):
         return record
     if vault is None:
         raise SealedSecret("the webhook secret is sealed and GRIEVANCE_DATA_KEY is not set")
     try:
-        return {**record, "webhook": {**webhook, "secret": vault.unseal_text(webhook["secret"])}}
+        return {**record, "webhook": {**webhook, **{f: vault.unseal_text(webhook[f]) for f in SECRET_FIELDS
+                                                   if is_sealed_text(webhook.get(f))}}}
     except InvalidToken:
         raise SealedSecret("no key in GRIEVANCE_DATA_KEY opens the webhook secret") from None
 
 
 def seal_secrets(record: dict, vault: DataVault | None) -> dict:
-    """A record as it is stored: its webhook secret sealed (resealed with the newest key if it already
-    was). Without a key the record is stored as it is, as before sealing existed."""
+    """A record as it is stored: its webhook secrets sealed (resealed with the newest key if they already
+    were). Without a key the record is stored as it is, as before sealing existed."""
     webhook = record.get("webhook")
-    if vault is None or not isinstance(webhook, dict) or not isinstance(webhook.get("secret"), str):
+    if vault is None or not isinstance(webhook, dict):
         return record
-    return {**record, "webhook": {**webhook, "secret": vault.reseal_text(webhook["secret"])}}
+    return {**record, "webhook": {**webhook, **{f: vault.reseal_text(webhook[f]) for f in SECRET_FIELDS
+                                               if isinstance(webhook.get(f), str)}}}

@@ -35,7 +35,7 @@ class Inbox:
             try:
                 if partner is None or partner.webhook is None:
                     raise signing.BadSignature(f"unknown partner {partner_id}")
-                signing.verify(partner.webhook.secret, dict(request.headers), body)
+                signing.verify(partner.webhook.secrets, dict(request.headers), body)
             except signing.BadSignature as exc:
                 with self.lock:
                     self.rejected += 1

@@ -79,14 +79,14 @@ def verify(key: bytes | None, headers: Headers, value: bytes | None, directory: 
     if errors or event_id is None or ts is None or signatures is None:
         raise Unauthenticated(errors, who)
 
-    secret = partner.webhook.secret if partner.webhook else None
-    if not secret:
+    secrets = partner.webhook.secrets if partner.webhook else []  # both while the partner rotates
+    if not secrets:
         raise Unauthenticated([_error("signature", "no signing secret on record for this partner: submit over"
                                                    " HTTP, or ask the operator for a webhook secret", "no_secret")],
                               who)
     # The signature before the time: a forged record is told its signature is wrong, not that it is late.
-    expected = submission_signature(secret, who, event_id, int(ts), value or b"")
-    if not any(hmac.compare_digest(expected.encode(), given.encode()) for given in signatures.split()):
+    expected = [submission_signature(secret, who, event_id, int(ts), value or b"") for secret in secrets]
+    if not any(hmac.compare_digest(e.encode(), given.encode()) for e in expected for given in signatures.split()):
         raise Unauthenticated([_error("signature", f"{SIGNATURE_HEADER} does not match this record signed with"
                                                    f" {who}'s secret", "signature_mismatch")], who)
     skew = now - int(ts)

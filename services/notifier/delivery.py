@@ -293,7 +293,7 @@ class DeliveryWorker(threading.Thread):
             payload = with_contact(payload, *self.contact_for(payload["case_ref"], recipient))
         started = time.perf_counter()
         body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
-        hdrs = signing.headers(partner.webhook.secret, payload["delivery_id"], body)
+        hdrs = signing.headers(partner.webhook.secrets, payload["delivery_id"], body)
         try:
             response = self.client().post(partner.webhook.url, content=body, headers=hdrs)
             code, error = response.status_code, None if response.is_success else f"HTTP {response.status_code}"
