@@ -17,7 +17,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 import yaml
 from fastapi import APIRouter, Depends, Header, HTTPException, Path, Query, Request
@@ -209,6 +209,9 @@ def load_worker_messages(config_dir: os.PathLike[str] | str) -> dict[str, dict[s
         return yaml.safe_load(f)["messages"]
 
 
+M = TypeVar("M", bound=BaseModel)
+
+
 def router(directory: Callable[[], Directory], vault: Vault, pool: db.Pool, on_commit: Callable[[], None],
            internal_token: str, rate_limit: RateLimit | None = None,
            worker_messages: dict[str, dict[str, str]] | None = None) -> APIRouter:
@@ -307,12 +310,7 @@ def router(directory: Callable[[], Directory], vault: Vault, pool: db.Pool, on_c
         """The worker gave or withdrew consent to share contact details (and to be contacted back): it
         governs every later disclosure, including retries and replays of earlier deliveries. Only the
         submitting partner, with a key holding the `update` scope; any other case is a 404."""
-        try:
-            body = ConsentBody.model_validate_json(await read_body(request, MAX_CONSENT_BYTES))
-        except BodyTooLarge as exc:
-            return error_response(413, str(exc), headers={"Connection": "close"})
-        except ValidationError as exc:
-            raise RequestValidationError(exc.errors(include_url=False, include_input=False)) from exc
+        body = await read_model(request, ConsentBody, MAX_CONSENT_BYTES)
         return await run_in_threadpool(_consent, case_ref, body, who)
 
     def _consent(case_ref: str, body: ConsentBody, who: Partner) -> JSONResponse:
@@ -338,12 +336,7 @@ def router(directory: Callable[[], Directory], vault: Vault, pool: db.Pool, on_c
         """A recipient acknowledges or updates a case routed to it (key with the `update` scope): the step is
         checked against its current state (409 naming the state and the allowed next steps), stored, and
         published on case.updated with a status message for the worker. Any other case is a 404."""
-        try:
-            body = CaseEventBody.model_validate_json(await read_body(request, MAX_CASE_EVENT_BYTES))
-        except BodyTooLarge as exc:
-            return error_response(413, str(exc), headers={"Connection": "close"})
-        except ValidationError as exc:
-            raise RequestValidationError(exc.errors(include_url=False, include_input=False)) from exc
+        body = await read_model(request, CaseEventBody, MAX_CASE_EVENT_BYTES)
         return await run_in_threadpool(_case_event, case_ref, body, idempotency_key, who)
 
     def _case_event(case_ref: str, body: CaseEventBody, idempotency_key: str | None, who: Partner) -> JSONResponse:
@@ -388,6 +381,17 @@ def router(directory: Callable[[], Directory], vault: Vault, pool: db.Pool, on_c
         return {"contact": found.model_dump(exclude_none=True), "reason": reason}
 
     return api
+
+
+async def read_model(request: Request, model: type[M], limit: int) -> M:
+    """A small JSON body as `model`: 413 past `limit` (the connection closed, the rest unread), 422 naming
+    the fields, never echoing the input."""
+    try:
+        return model.model_validate_json(await read_body(request, limit))
+    except BodyTooLarge as exc:
+        raise HTTPException(413, str(exc), headers={"Connection": "close"}) from exc
+    except ValidationError as exc:
+        raise RequestValidationError(exc.errors(include_url=False, include_input=False)) from exc
 
 
 async def read_body(request: Request, limit: int) -> bytes:

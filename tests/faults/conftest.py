@@ -12,7 +12,7 @@ import signal
 import subprocess
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,6 +23,7 @@ from kafka import KafkaConsumer, KafkaProducer
 from services.common import db, directory, signing
 from services.common.settings import REPO_ROOT
 from services.devtools.stack import SERVICES, Stack, wait_for_port
+from tests.e2e.conftest import wait_for
 
 PARTNER = "ngo-np"
 AUTH = {"Authorization": "Bearer demo-key-ngo-np"}
@@ -44,16 +45,6 @@ def fconn(fstack):
     connection.autocommit = True
     yield connection
     connection.close()
-
-
-def wait_for(predicate: Callable[[], object], timeout: float = 60.0, interval: float = 0.2, what: str = ""):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = predicate()
-        if result:
-            return result
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what or predicate}")
 
 
 def complaint(**overrides) -> dict:
