@@ -157,29 +157,27 @@ def router(dstack):
     producer.close()
 
 
-def deliveries(dstack, case_refs) -> list[dict]:
+def query(dstack, sql: str, params: tuple) -> list[tuple]:
     conn = db.connect(dstack.database_url)
     try:
         with db.transaction(conn) as cur:
-            cur.execute("SELECT id, case_ref, recipient, status, attempts, payload->>'delivery_id', last_error"
-                        " FROM notifier.deliveries WHERE case_ref = ANY(%s)", (list(case_refs),))
-            names = ("id", "case_ref", "recipient", "status", "attempts", "delivery_id", "last_error")
-            return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
-    finally:
-        conn.close()
-
-
-def attempts(dstack, case_ref) -> list[tuple]:
-    conn = db.connect(dstack.database_url)
-    try:
-        with db.transaction(conn) as cur:
-            cur.execute("SELECT a.attempt, a.status_code, a.error, a.attempted_at, a.finished_at"
-                        " FROM notifier.attempts a JOIN notifier.deliveries d ON d.id = a.delivery_id"
-                        " WHERE d.case_ref = %s ORDER BY a.attempt",
-                        (case_ref,))
+            cur.execute(sql, params)
             return cur.fetchall()
     finally:
         conn.close()
+
+
+def deliveries(dstack, case_refs) -> list[dict]:
+    names = ("id", "case_ref", "recipient", "status", "attempts", "delivery_id", "last_error")
+    rows = query(dstack, "SELECT id, case_ref, recipient, status, attempts, payload->>'delivery_id', last_error"
+                 " FROM notifier.deliveries WHERE case_ref = ANY(%s)", (list(case_refs),))
+    return [dict(zip(names, r, strict=True)) for r in rows]
+
+
+def attempts(dstack, case_ref) -> list[tuple]:
+    return query(dstack, "SELECT a.attempt, a.status_code, a.error, a.attempted_at, a.finished_at"
+                 " FROM notifier.attempts a JOIN notifier.deliveries d ON d.id = a.delivery_id"
+                 " WHERE d.case_ref = %s ORDER BY a.attempt", (case_ref,))
 
 
 def all_delivered(dstack, case_refs, timeout: float = 60):

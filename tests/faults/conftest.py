@@ -23,6 +23,7 @@ from kafka import KafkaConsumer, KafkaProducer
 from services.common import db, directory, signing
 from services.common.settings import REPO_ROOT
 from services.devtools.stack import SERVICES, Stack, wait_for_port
+from tests.e2e.conftest import complaint as e2e_complaint
 from tests.e2e.conftest import wait_for
 
 PARTNER = "ngo-np"
@@ -48,11 +49,9 @@ def fconn(fstack):
 
 
 def complaint(**overrides) -> dict:
-    body = {"external_id": f"f-{uuid.uuid4().hex[:12]}", "language": "en", "country_of_work": "MY",
-            "country_of_origin": "NP", "text": "My employer took my passport and locked us in the dormitory.",
-            "contact": {"name": "R. Tamang", "phone": "+977 980 000 0000"}, "consent": {"share_contact": True}}
-    body.update(overrides)
-    return body
+    """The e2e complaint, made critical (locked in), with ids of its own."""
+    return e2e_complaint(**{"external_id": f"f-{uuid.uuid4().hex[:12]}",
+                            "text": "My employer took my passport and locked us in the dormitory.", **overrides})
 
 
 def submit_until_accepted(stack: Stack, body: dict, timeout: float = 90.0) -> str:
