@@ -5,6 +5,7 @@ Migrations live in migrations/<service>/NNN_name.sql; each service owns one sche
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Iterator
@@ -127,34 +128,70 @@ class PoolTimeout(Exception):
 class Pool:
     """A small thread-safe pool for HTTP handlers; each borrow is one transaction.
 
-    psycopg2's pool raises at once when every connection is out; here a borrower waits for a free one
-    (at most `wait_s`, then PoolTimeout) so a burst queues instead of failing. Connections are opened
-    lazily, so a service starts (and answers 503) while the database is down."""
+    A borrower waits for a free connection (at most `wait_s`, then PoolTimeout) so a burst queues instead of
+    failing. Connections are opened lazily, so a service starts (and answers 503) while the database is
+    down, and kept open once returned: opening one costs a PostgreSQL backend start and an authentication,
+    more than most requests (psycopg2's own pool with minconn 0 closed every connection it got back). One
+    that failed is closed, not returned."""
+
+    CHECK_AFTER_S = 5.0  # an idle connection older than this is checked first: PostgreSQL may have restarted
 
     def __init__(self, url: str, maxconn: int = 8, wait_s: float = 10.0):
-        import psycopg2.pool
+        self.url, self.wait_s = url, wait_s
+        self._slots = threading.BoundedSemaphore(maxconn)  # one per connection, idle or lent
+        self._idle: list[tuple[Connection, float]] = []  # with when each was returned
+        self._lock = threading.Lock()
 
-        self._pool = psycopg2.pool.ThreadedConnectionPool(0, maxconn, url, connect_timeout=5)
-        self._slots = threading.BoundedSemaphore(maxconn)  # one per connection: getconn never runs dry
-        self.wait_s = wait_s
+    def _take(self) -> Connection:
+        while True:
+            with self._lock:
+                if not self._idle:
+                    break
+                conn, since = self._idle.pop()  # the most recently used: its backend is warm
+            if conn.closed == 0 and (time.monotonic() - since < self.CHECK_AFTER_S or self._alive(conn)):
+                return conn
+            with contextlib.suppress(Exception):
+                conn.close()
+        return connect(self.url, retries=1)  # may raise OperationalError: the database is unreachable
+
+    @staticmethod
+    def _alive(conn: Connection) -> bool:
+        try:
+            with transaction(conn) as cur:
+                cur.execute("SELECT 1")
+            return True
+        except TRANSIENT:
+            return False
 
     @contextmanager
     def transaction(self) -> Iterator[Cursor]:
         if not self._slots.acquire(timeout=self.wait_s):
             raise PoolTimeout(f"no database connection free after {self.wait_s:g}s")
         try:
-            conn = self._pool.getconn()  # may raise OperationalError: the database is unreachable
-            broken = False
+            conn = self._take()
+            broken = True
             try:
                 with transaction(conn) as cur:
                     yield cur
+                broken = False
             except TRANSIENT:
-                broken = True
+                raise
+            except BaseException:
+                broken = conn.closed != 0  # rolled back by transaction(): fine to lend again
                 raise
             finally:
-                self._pool.putconn(conn, close=broken or conn.closed != 0)
+                if broken or conn.closed != 0:
+                    with contextlib.suppress(Exception):
+                        conn.close()
+                else:
+                    with self._lock:
+                        self._idle.append((conn, time.monotonic()))
         finally:
             self._slots.release()
 
     def close(self) -> None:
-        self._pool.closeall()
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for conn, _ in idle:
+            with contextlib.suppress(Exception):
+                conn.close()
