@@ -28,7 +28,8 @@ CONSUMERS = {
     "directory.changed": ["operators"],
     "consent.changed": ["operators"],
     "operator.alerts": ["operators"],
-    "case.updated": ["partners", "operators"],
+    "case.updated": ["notifier", "partners", "operators"],
+    "case.sla_breached": ["intake", "operators"],
 }
 
 

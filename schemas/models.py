@@ -226,7 +226,8 @@ class GrievanceTriaged(TriageDecision):
 class Recipient(_Strict):
     partner_id: PartnerId
     kind: str
-    role: Literal["primary", "copy"]
+    role: Literal["primary", "copy", "escalation"] = Field(
+        description="escalation: given the case because an earlier holder missed an SLA deadline")
     disclosure: Disclosure
     reason: str
 
@@ -262,6 +263,9 @@ class CaseRouted(_Strict):
     recipients: list[Recipient] = Field(min_length=1)
     excluded: list[Excluded] = Field(default_factory=list,
                                      description="Organisations kept out, e.g. acting for the named employer")
+    escalation: list[Recipient] = Field(
+        default_factory=list, description="In order, who receives the case when its holder misses an SLA deadline:"
+        " partners able to act that were not chosen, never one kept out")
     case: CaseView
     routed_at: datetime
 
@@ -297,6 +301,7 @@ AlertKind = Literal[
     "delivery_failed",  # a delivery gave up
     "dead_letter",  # a record was set aside; it may hold a grievance
     "broker_state_lost",  # the broker lost topics or offsets; what we published was re-driven
+    "sla_breached",  # an SLA deadline passed and no partner is left to escalate the case to
 ]
 
 
@@ -354,3 +359,20 @@ class CaseUpdated(_Strict):
     at: datetime = Field(description="When the partner says the step happened")
     recorded_at: datetime
     worker_message: WorkerMessage
+
+
+SlaClock = Literal["delivery", "acknowledgement", "acceptance", "progress"]
+
+
+class CaseSlaBreached(_Strict):
+    """A recipient holding a case missed an SLA deadline (config/sla.yaml); the case went to the next partner
+    on its route (`escalated_to`), or to the operators when nobody was left (None)."""
+
+    case_ref: CaseRef
+    recipient: PartnerId = Field(description="The holder that missed the deadline")
+    clock: SlaClock = Field(description="delivery: not delivered; acknowledgement, acceptance: no such step;"
+                            " progress: no next step after accepted or a later one")
+    deadline: datetime
+    breached_at: datetime
+    escalated_to: PartnerId | None
+    urgency: Urgency

@@ -73,9 +73,13 @@ CASE_UPDATED = Topic(
     "intake", "A recipient's step in a case's lifecycle (acknowledged … closed), with the case's state and a"
     " plain-language status the submitting partner may relay to the worker.",
 )
+SLA_BREACHED = Topic(
+    "case.sla_breached", "org.grievance.case.sla_breached.v1", m.CaseSlaBreached, "case_ref",
+    "notifier", "A case's holder missed an SLA deadline; whom the case was escalated to (none: operators).",
+)
 
 ALL: tuple[Topic, ...] = (SUBMISSIONS, RECEIVED, REJECTED, TRIAGED, ROUTED, DELIVERED, FAILED, DIRECTORY, CONSENT,
-                          ALERTS, CASE_UPDATED)
+                          ALERTS, CASE_UPDATED, SLA_BREACHED)
 BY_NAME = {t.name: t for t in ALL}
 # Every consumer group of the pipeline; each has a dead-letter topic `<group>.dlq`.
 CONSUMER_GROUPS = ("intake-submissions", "intake-status", "triage", "notifier")

@@ -37,7 +37,7 @@ each() {  # each FLAG NAME...: "FLAG NAME" for every NAME (names hold no spaces)
 # Every topic the pipeline creates: the registry, and each consumer group's dead-letter topic.
 TOPICS="grievance.submissions grievance.received grievance.rejected grievance.triaged case.routed
   notification.delivered notification.failed directory.changed consent.changed operator.alerts case.updated
-  intake-submissions.dlq intake-status.dlq triage.dlq notifier.dlq"
+  case.sla_breached intake-submissions.dlq intake-status.dlq triage.dlq notifier.dlq"
 
 user init "$KAFKA_PASSWORD_INIT"
 user intake "$KAFKA_PASSWORD_INTAKE"
@@ -65,11 +65,11 @@ allow --allow-principal User:triage --operation Read --topic grievance.received 
 allow --allow-principal User:triage --operation Write $(each --topic grievance.triaged case.routed \
   directory.changed operator.alerts triage.dlq)
 
-# notifier: reads routings; writes delivery outcomes and alerts.
+# notifier: reads routings; writes delivery outcomes, SLA breaches and alerts.
 allow --allow-principal User:notifier --operation Read --topic case.routed --group notifier
 # shellcheck disable=SC2046
 allow --allow-principal User:notifier --operation Write $(each --topic notification.delivered \
-  notification.failed operator.alerts notifier.dlq)
+  notification.failed case.sla_breached operator.alerts notifier.dlq)
 
 # Partners: each writes submissions (intake files only those signed with its own secret, so writing
 # under another partner's key gets it nothing) and reads rejections, in consumer groups named after itself.

@@ -9,6 +9,9 @@ recipient's disclosure is what its role allows; whether contact details go with 
 send time from the worker's consent held then.
 A critical case (and any case of a rule with `available_now`) always reaches a partner able to respond at
 that hour, or raises `no_available_responder` when the directory has none.
+Every route also names its escalation, in order: who receives the case when its holder misses an SLA
+deadline (the notifier's clocks). Only partners able to answer the worker that were not chosen, never one
+the shield bars: the closest covering ones first, then 24/7 partners taking cases of this urgency anywhere.
 """
 
 from __future__ import annotations
@@ -85,6 +88,7 @@ class RoutingPolicy:
     fallback: str
     rules: tuple[RoutingRule, ...]
     alert_urgencies: frozenset[Urgency] = frozenset({Urgency.critical})
+    max_escalation: int = 3
 
     @classmethod
     def load(cls, path: Path) -> RoutingPolicy:
@@ -101,7 +105,8 @@ class RoutingPolicy:
             rules.append(RoutingRule(r["name"], when, tuple(primary.get("kinds", ())), tuple(copy.get("kinds", ())),
                                      int(copy.get("max", 3)), bool(primary.get("available_now", False))))
         return cls(data["fallback"], tuple(rules),
-                   frozenset(Urgency(u) for u in data.get("alert_on", ["critical"])))
+                   frozenset(Urgency(u) for u in data.get("alert_on", ["critical"])),
+                   int(data.get("max_escalation", 3)))
 
 
 @dataclass(frozen=True)
@@ -110,6 +115,7 @@ class Route:
     recipients: list[Recipient]
     excluded: list[Excluded] = field(default_factory=list)
     alerts: list[tuple[str, str]] = field(default_factory=list)  # (kind, message)
+    escalation: list[Recipient] = field(default_factory=list)
 
 
 Covering = list[tuple[Partner, tuple[int, str]]]  # partners that cover a case, with coverage()'s answer
@@ -188,7 +194,8 @@ def route(facts: CaseFacts, directory: Directory, policy: RoutingPolicy) -> Rout
         # An out-of-hours closest partner kept as a copy is not one of the rule's copies: it takes no slot.
         recipients += [_recipient(p, facts, "copy", head, f"{p.kind} that {why}")
                        for p, (_, why) in copies[:rule.max_copies]]
-        return Route(rule.name, recipients, excluded, alerts + alert)
+        return Route(rule.name, recipients, excluded, alerts + alert,
+                     _escalation(view, recipients, head, policy.max_escalation))
     fallback = directory.get(policy.fallback)
     if fallback is None:
         raise ValueError(f"fallback partner {policy.fallback!r} is not in the directory")
@@ -203,7 +210,23 @@ def route(facts: CaseFacts, directory: Directory, policy: RoutingPolicy) -> Rout
         alerts.append(("fallback_barred", f"no rule found a partner and the fallback {policy.fallback} {barred_why};"
                                           f" {fallback.id} received the case"))
     recipients, alert = _answered_now(view, fallback, why, "no rule found a partner", (), False)
-    return Route("fallback", recipients, excluded, alerts + alert)
+    return Route("fallback", recipients, excluded, alerts + alert,
+                 _escalation(view, recipients, "no rule found a partner", policy.max_escalation))
+
+
+def _escalation(view: _View, chosen: list[Recipient], head: str, limit: int) -> list[Recipient]:
+    """Who takes the case, in order, when its holder misses a deadline (see the module's docstring)."""
+    taken = {r.partner_id for r in chosen}
+    covering = sorted(((p, c) for p, c in view.covering if not employer_side(p) and p.id not in taken),
+                      key=lambda pc: (-pc[1][0], not pc[0].available_24_7, pc[0].id))
+    found = [(p, f"{p.kind} that {why}") for p, (_, why) in covering]
+    facts, seen = view.facts, {p.id for p, _ in found} | taken
+    found += [(p, f"{p.kind} that takes {facts.urgency.value} cases at any hour")
+              for p in sorted(view.directory.partners, key=lambda p: p.id)
+              if p.available_24_7 and p.receives_cases and facts.urgency in p.urgencies and p.id not in view.barred
+              and not employer_side(p) and p.id not in seen]
+    return [_recipient(p, facts, "escalation", head, f"escalation {i}: {why}")
+            for i, (p, why) in enumerate(found[:limit], 1)]
 
 
 def _stand_in(view: _View) -> Partner | None:

@@ -61,9 +61,9 @@ class Outcome:
     alerts: list[OperatorAlert]
 
 
-def facts_of(case: GrievanceReceived, triaged: GrievanceTriaged, at: datetime) -> CaseFacts:
-    return CaseFacts(triaged.urgency, tuple(triaged.categories), case.country_of_work, case.country_of_origin,
-                     case.sector, triaged.language, case.employer, case.recruiter, case.consent_share_contact, at)
+def facts_of(case: GrievanceReceived, decision: TriageDecision, at: datetime) -> CaseFacts:
+    return CaseFacts(decision.urgency, tuple(decision.categories), case.country_of_work, case.country_of_origin,
+                     case.sector, decision.language, case.employer, case.recruiter, case.consent_share_contact, at)
 
 
 def triage(case: GrievanceReceived, config: TriageConfig, now: datetime) -> Outcome:
@@ -81,17 +81,18 @@ def triage(case: GrievanceReceived, config: TriageConfig, now: datetime) -> Outc
             raise
         failures.append(f"classification failed ({type(exc).__name__}: {safe_text(exc, 200)})")
         decision = unread_decision(case, config, failures[-1])
-    sla = config.sla.deadlines(decision.urgency, case.received_at)
-    triaged = GrievanceTriaged(**dict(decision), case_ref=case.case_ref, partner_id=case.partner_id, sla=sla,
-                               triaged_at=now)
     directory = config.directory()
     try:
-        chosen: Route = route(facts_of(case, triaged, now), directory, config.routing)
+        chosen: Route = route(facts_of(case, decision, now), directory, config.routing)
     except Exception as exc:
         if not is_record_fault(exc):
             raise
         failures.append(f"routing failed ({type(exc).__name__}: {safe_text(exc, 200)})")
         chosen = fallback_route(case, directory, config.routing, failures[-1])
+    # Business-time deadlines run in the primary recipient's working hours.
+    sla = config.sla.deadlines(decision.urgency, case.received_at, directory.get(chosen.recipients[0].partner_id))
+    triaged = GrievanceTriaged(**dict(decision), case_ref=case.case_ref, partner_id=case.partner_id, sla=sla,
+                               triaged_at=now)
     view = CaseView(
         case_ref=case.case_ref, subject_ref=case.subject_ref, submitted_by=case.partner_id, text=case.text,
         language=decision.language, urgency=decision.urgency, categories=decision.categories,
@@ -100,7 +101,7 @@ def triage(case: GrievanceReceived, config: TriageConfig, now: datetime) -> Outc
         recruiter=case.recruiter, sla=sla,
     )
     routed = CaseRouted(case_ref=case.case_ref, rule=chosen.rule, recipients=chosen.recipients,
-                        excluded=chosen.excluded, case=view, routed_at=now)
+                        excluded=chosen.excluded, escalation=chosen.escalation, case=view, routed_at=now)
     raised = chosen.alerts + [("triage_failed", f"{f}; sent to {chosen.recipients[0].partner_id}")
                               for f in failures]
     alerts = [OperatorAlert(case_ref=case.case_ref, kind=kind, urgency=decision.urgency, message=message,

@@ -14,12 +14,14 @@ def test_sla_deadlines_follow_the_policy():
     start = datetime(2026, 1, 1, tzinfo=UTC)
     critical = POLICY.deadlines(Urgency.critical, start)
     assert critical.deliver_by - start == timedelta(minutes=5)
-    assert critical.acknowledge_by - start == timedelta(hours=24)
-    assert POLICY.deadlines(Urgency.low, start).acknowledge_by - start == timedelta(days=14)
+    assert critical.acknowledge_by - start == timedelta(hours=1)
+    # Business days without a recipient's hours: calendar days.
+    assert POLICY.deadlines(Urgency.low, start).acknowledge_by - start == timedelta(days=5)
 
 
 def test_durations_must_be_well_formed():
-    assert parse_duration("90s") == timedelta(seconds=90)
+    assert parse_duration("90s").amount == timedelta(seconds=90)
+    assert parse_duration("3bd").unit == "business_days"
     with pytest.raises(ValueError):
         parse_duration("5 minutes")
 
