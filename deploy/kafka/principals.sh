@@ -65,8 +65,9 @@ allow --allow-principal User:triage --operation Read --topic grievance.received 
 allow --allow-principal User:triage --operation Write $(each --topic grievance.triaged case.routed \
   directory.changed operator.alerts triage.dlq)
 
-# notifier: reads routings; writes delivery outcomes, SLA breaches and alerts.
-allow --allow-principal User:notifier --operation Read --topic case.routed --group notifier
+# notifier: reads routings and lifecycle steps (its SLA clocks); writes delivery outcomes, SLA breaches and alerts.
+# shellcheck disable=SC2046
+allow --allow-principal User:notifier --operation Read $(each --topic case.routed case.updated) --group notifier
 # shellcheck disable=SC2046
 allow --allow-principal User:notifier --operation Write $(each --topic notification.delivered \
   notification.failed case.sla_breached operator.alerts notifier.dlq)

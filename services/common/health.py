@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from services.common.errors import safe_text
+from services.common.errors import is_transient, safe_text
 
 STALL_S = 60.0  # a loop that has not completed a cycle for this long is stuck, whatever it says
 QUIET_S = 30.0  # a retrying loop with no failure for this long has recovered
@@ -39,6 +39,12 @@ class LoopHealth:
         self.failures += 1
         self.bugs = 0 if transient else self.bugs + 1
         self.last_error = safe_text(f"{type(exc).__name__}: {exc}", 300)
+
+    def survive(self, exc: BaseException, max_bugs: int) -> float | None:
+        """Record a failed cycle of a loop whose state is in the database: how long to wait before the next,
+        or None when only a fresh process can help."""
+        self.failed(exc, is_transient(exc))
+        return None if self.hopeless(max_bugs) else self.backoff_s()
 
     def stopped(self) -> None:
         self.state = "stopped"

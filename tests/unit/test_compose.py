@@ -96,7 +96,7 @@ SERVICE_GROUPS = {"intake": (intake.SUBMISSIONS_GROUP, intake.STATUS_GROUP), "tr
                   "notifier": (notifier.GROUP,)}
 # What each consumer group reads (its ConsumerSpec in the service's build()).
 CONSUMES = {intake.SUBMISSIONS_GROUP: (topics.SUBMISSIONS,), intake.STATUS_GROUP: intake._STATUS_TOPICS,
-            triage.GROUP: (topics.RECEIVED,), notifier.GROUP: (topics.ROUTED,)}
+            triage.GROUP: (topics.RECEIVED,), notifier.GROUP: (topics.ROUTED, topics.CASE_UPDATED)}
 GROUP_OPERATIONS = {"Read", "Describe", "Delete"}
 
 
