@@ -54,7 +54,8 @@ allow $(each --allow-principal User:init User:intake User:triage User:notifier) 
 # receives and rejects, consent and lifecycle changes, its alerts and its groups' dead letters.
 # shellcheck disable=SC2046
 allow --allow-principal User:intake --operation Read $(each --topic grievance.submissions grievance.triaged \
-  case.routed notification.delivered notification.failed) $(each --group intake-submissions intake-status)
+  case.routed notification.delivered notification.failed case.sla_breached) \
+  $(each --group intake-submissions intake-status)
 # shellcheck disable=SC2046
 allow --allow-principal User:intake --operation Write $(each --topic grievance.received grievance.rejected \
   consent.changed case.updated operator.alerts intake-submissions.dlq intake-status.dlq)

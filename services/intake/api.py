@@ -27,6 +27,7 @@ from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import AwareDatetime, BaseModel, Field, ValidationError, model_validator
 
+from schemas.internal import ContactAnswer, ContactsAnswer, ContactsRequest
 from schemas.models import MAX_ID_CHARS, CaseRef, FieldError, PartnerSubmission, Text
 from services.common import db
 from services.common import logging as log
@@ -47,6 +48,7 @@ from services.intake.validation import (
 )
 
 MAX_CONSENT_BYTES = 4 * 1024
+ROUTING_WAIT_S = 1.0  # how long a contacts request waits for intake to see a routing the notifier saw
 MAX_CASE_EVENT_BYTES = 32 * 1024
 
 bearer = HTTPBearer(auto_error=False, scheme_name="PartnerApiKey",
@@ -71,6 +73,16 @@ class Delivery(BaseModel):
     updated_at: datetime
 
 
+class SlaBreach(BaseModel):
+    """A deadline a recipient holding the case missed (config/sla.yaml), and whom the case went to then."""
+
+    recipient: str
+    clock: Literal["delivery", "acknowledgement", "acceptance", "progress"]
+    deadline: datetime
+    breached_at: datetime
+    escalated_to: str | None = Field(description="None: no partner was left to escalate to; operators were alerted")
+
+
 class CaseStatus(BaseModel):
     case_ref: CaseRef
     external_id: str
@@ -80,6 +92,7 @@ class CaseStatus(BaseModel):
     received_at: datetime
     triaged_at: datetime | None
     deliveries: list[Delivery]
+    sla_breaches: list[SlaBreach]
     lifecycle: "Lifecycle"
 
 
@@ -364,21 +377,34 @@ def router(directory: Callable[[], Directory], vault: Vault, pool: db.Pool, on_c
         return JSONResponse(_jsonable(done.step | {"duplicate": done.duplicate}),
                             status_code=200 if done.duplicate else 201)
 
-    @api.get("/internal/contacts/{case_ref}", include_in_schema=False)
-    def contact(case_ref: CaseRefPath, recipient: Annotated[str, Query(max_length=64)],
-                authorization: Annotated[str | None, Header()] = None):
-        """For the notifier only: a worker's contact details for one recipient, if the shield allows."""
+    @api.post("/internal/contacts", include_in_schema=False)
+    def contacts(body: ContactsRequest, authorization: Annotated[str | None, Header()] = None) -> ContactsAnswer:
+        """For the notifier only: workers' contact details for a batch of (case, recipient), each released
+        only if the shield, the recipient's role and the consent held now allow it, each audited. A routing
+        intake has not projected yet (the notifier read case.routed first) is waited for up to
+        ROUTING_WAIT_S, outside any transaction, then answered `not_routed`: ask again shortly."""
         if not internal_token or not hmac.compare_digest(authorization or "", f"Bearer {internal_token}"):
             raise HTTPException(401, "internal token required")
-        with pool.transaction() as cur:
-            if store.routed_disclosure(cur, case_ref, recipient) is None:
-                # The notifier read case.routed before intake did: ask again shortly, do not refuse.
-                raise HTTPException(409, "routing of this case to the recipient not seen yet",
-                                    headers={"Retry-After": "1"})
-            found, reason = store.release_contact(cur, case_ref, directory().get(recipient), vault)
-        if found is None:
-            raise HTTPException(403, reason)
-        return {"contact": found.model_dump(exclude_none=True), "reason": reason}
+        asked = list(dict.fromkeys((r.case_ref, r.recipient) for r in body.requests))
+        answers: dict[tuple[str, str], ContactAnswer] = {}
+        deadline = time.monotonic() + ROUTING_WAIT_S
+        while True:
+            waiting = [pair for pair in asked if pair not in answers]
+            with pool.transaction() as cur:
+                seen = store.routed_pairs(cur, waiting)
+                for case_ref, recipient in (pair for pair in waiting if pair in seen):
+                    found, reason = store.release_contact(cur, case_ref, directory().get(recipient), vault)
+                    answers[case_ref, recipient] = ContactAnswer(
+                        case_ref=case_ref, recipient=recipient, status="refused" if found is None else "released",
+                        contact=found, reason=reason)
+            if len(answers) == len(asked) or time.monotonic() >= deadline:
+                break
+            time.sleep(0.05)
+        for case_ref, recipient in asked:
+            answers.setdefault((case_ref, recipient), ContactAnswer(
+                case_ref=case_ref, recipient=recipient, status="not_routed",
+                reason="routing of this case to the recipient not seen yet"))
+        return ContactsAnswer(answers=[answers[pair] for pair in asked])
 
     return api
 

@@ -69,11 +69,11 @@ def _release_claim(cur: db.Cursor, rec: Incoming) -> None:
                 (SUBMISSIONS_GROUP, rec.dedupe_key))
 
 
-_STATUS_TOPICS = (topics.TRIAGED, topics.ROUTED, topics.DELIVERED, topics.FAILED)
+_STATUS_TOPICS = (topics.TRIAGED, topics.ROUTED, topics.DELIVERED, topics.FAILED, topics.SLA_BREACHED)
 
 
 def status_handler(cur: db.Cursor, records: list[Incoming]) -> list[envelope.Message]:
-    """Keeps each case's status (triage outcome, per-recipient delivery) for the partner API."""
+    """Keeps each case's status (triage outcome, per-recipient delivery, SLA breaches) for the partner API."""
     events: dict[str, list] = defaultdict(list)
     for rec in records:
         events[rec.topic].append(envelope.decode(topics.BY_NAME[rec.topic], rec.value or b""))
@@ -84,6 +84,8 @@ def status_handler(cur: db.Cursor, records: list[Incoming]) -> list[envelope.Mes
     notifications = events[topics.DELIVERED.name] + events[topics.FAILED.name]
     if notifications:
         store.project_notifications(cur, notifications)
+    if events[topics.SLA_BREACHED.name]:
+        store.project_breaches(cur, events[topics.SLA_BREACHED.name])
     return []
 
 

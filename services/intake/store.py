@@ -14,6 +14,7 @@ from schemas import envelope, topics
 from schemas.models import (
     MAX_ID_CHARS,
     CaseRouted,
+    CaseSlaBreached,
     CaseUpdated,
     ConsentChanged,
     Contact,
@@ -205,6 +206,16 @@ def project_notifications(cur: db.Cursor, events: list[NotificationDelivered | N
         " channel = EXCLUDED.channel WHERE intake.case_deliveries.status <> 'delivered'", rows)
 
 
+def project_breaches(cur: db.Cursor, events: list[CaseSlaBreached]) -> None:
+    """Keep each breach once (a replay is the same breach); one of an erased case is dropped."""
+    psycopg2.extras.execute_values(
+        cur, "INSERT INTO intake.sla_breaches (case_ref, recipient, clock, deadline, breached_at, escalated_to)"
+        " SELECT v.* FROM (VALUES %s) AS v(case_ref, recipient, clock, deadline, breached_at, escalated_to)"
+        " WHERE EXISTS (SELECT 1 FROM intake.cases c WHERE c.case_ref = v.case_ref) ON CONFLICT DO NOTHING",
+        [(e.case_ref, e.recipient, e.clock, e.deadline, e.breached_at, e.escalated_to) for e in events],
+        template="(%s, %s, %s, %s::timestamptz, %s::timestamptz, %s)")
+
+
 def _progress(e: NotificationDelivered | NotificationFailed) -> tuple[bool, int]:
     return isinstance(e, NotificationDelivered), e.attempts
 
@@ -227,10 +238,14 @@ def case_status(cur: db.Cursor, case_ref: str, partner_id: str) -> dict[str, Any
                 " WHERE case_ref = %s ORDER BY recipient", (case_ref,))
     deliveries = [dict(zip(("recipient", "channel", "status", "attempts", "detail", "updated_at"), d, strict=True))
                   for d in cur.fetchall()]
+    cur.execute("SELECT recipient, clock, deadline, breached_at, escalated_to FROM intake.sla_breaches"
+                " WHERE case_ref = %s ORDER BY breached_at, recipient, clock", (case_ref,))
+    breaches = [dict(zip(("recipient", "clock", "deadline", "breached_at", "escalated_to"), b, strict=True))
+                for b in cur.fetchall()]
     return {
         "case_ref": row[0], "external_id": row[1], "status": derive_status(row[5] is not None, deliveries),
         "urgency": row[2], "categories": row[3], "received_at": row[4], "triaged_at": row[5],
-        "deliveries": deliveries,
+        "deliveries": deliveries, "sla_breaches": breaches,
     }
 
 
@@ -319,6 +334,14 @@ def release_contact(cur: db.Cursor, case_ref: str, recipient: Partner | None,
     cur.execute("INSERT INTO intake.disclosures (case_ref, recipient, granted, reason) VALUES (%s,%s,%s,%s)",
                 (case_ref, recipient.id if recipient else "?", contact is not None, reason))
     return contact, reason
+
+
+def routed_pairs(cur: db.Cursor, pairs: list[tuple[str, str]]) -> set[tuple[str, str]]:
+    """Which (case, recipient) pairs intake has seen routed (projected from case.routed)."""
+    cur.execute("SELECT d.case_ref, d.recipient FROM intake.case_deliveries d JOIN unnest(%s::text[], %s::text[])"
+                " AS v(case_ref, recipient) USING (case_ref, recipient) WHERE d.routed_disclosure IS NOT NULL",
+                ([c for c, _ in pairs], [r for _, r in pairs]))
+    return {(c, r) for c, r in cur.fetchall()}
 
 
 def routed_disclosure(cur: db.Cursor, case_ref: str, recipient: str) -> str | None:
