@@ -4,6 +4,7 @@ internal topic: none changes a case, none discloses anything, each forgery is se
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from datetime import UTC, datetime
 
@@ -119,17 +120,26 @@ def test_contact_details_only_for_a_recipient_triage_chose_at_full(stack, conn):
         genuine_routed(stack, case_ref).value).recipients}
     auth = {"Authorization": f"Bearer {stack.internal_token}"}
 
-    def ask(recipient: str):
-        return httpx.get(f"{stack.url('intake')}/v1/internal/contacts/{case_ref}", params={"recipient": recipient},
-                         headers=auth, timeout=10)
+    def ask(*recipients: str) -> list[dict]:
+        response = httpx.post(f"{stack.url('intake')}/v1/internal/contacts", headers=auth, timeout=10,
+                              json={"requests": [{"case_ref": case_ref, "recipient": r} for r in recipients]})
+        assert response.status_code == 200, response.text
+        return response.json()["answers"]
 
-    assert ask(FORGED_RECIPIENT).status_code == 409  # never routed there: nothing to release, nothing recorded
+    started = time.monotonic()
+    forged = ask(FORGED_RECIPIENT)  # never routed there: nothing to release, nothing recorded
+    assert [(a["recipient"], a["status"], a["contact"]) for a in forged] == [(FORGED_RECIPIENT, "not_routed", None)]
+    assert time.monotonic() - started >= 0.9  # waited for intake's projection before saying so
     full = [p for p, level in routed.items() if level == "full"]
     lower = [p for p, level in routed.items() if level != "full"]
     assert full and lower, routed
-    assert ask(full[0]).json()["contact"]["phone"] == body["contact"]["phone"]
-    refused = ask(lower[0])
-    assert refused.status_code == 403 and "triage routed the case to the recipient at" in refused.json()["detail"]
+    released, refused = ask(full[0], lower[0])
+    assert released["status"] == "released" and released["contact"]["phone"] == body["contact"]["phone"]
+    assert refused["status"] == "refused" and refused["contact"] is None
+    assert "triage routed the case to the recipient at" in refused["reason"]
+    too_many = httpx.post(f"{stack.url('intake')}/v1/internal/contacts", headers=auth, timeout=10,
+                          json={"requests": [{"case_ref": case_ref, "recipient": full[0]}] * 65})
+    assert too_many.status_code == 422
     with db.transaction(conn) as cur:
         cur.execute("SELECT recipient, granted FROM intake.disclosures WHERE case_ref = %s", (case_ref,))
         audit = cur.fetchall()

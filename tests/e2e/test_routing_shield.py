@@ -74,8 +74,8 @@ def test_consent_can_only_be_changed_by_the_submitting_partner(stack):
     other = {"Authorization": "Bearer demo-key-ngo-my"}
     url = stack.url("intake") + f"/v1/grievances/{case_ref}/consent"
     assert httpx.post(url, json={"share_contact": False}, headers=other).status_code == 404
-    assert httpx.get(stack.url("intake") + f"/v1/internal/contacts/{case_ref}",
-                     params={"recipient": "ngo-my"}).status_code == 401
+    assert httpx.post(stack.url("intake") + "/v1/internal/contacts",
+                      json={"requests": [{"case_ref": case_ref, "recipient": "ngo-my"}]}).status_code == 401
 
 
 def test_directory_changes_through_the_admin_api_are_audited_events_and_route_new_cases(stack, conn):
