@@ -187,8 +187,14 @@ def cmd_inbox(args: argparse.Namespace) -> int:
 
     settings = Settings.from_env()
     log.configure("inbox", settings.log_level)
-    uvicorn.run(Inbox(directory.load(settings.config_dir)).app(), host=settings.http_host,
-                port=settings.http_port, log_level="warning")
+    inbox = Inbox(directory.load(settings.config_dir))
+    smtp_port = int(os.environ.get("DEMO_SMTP_PORT") or 0)  # the dev stack's mail server for e-mail partners
+    mail = inbox.serve_mail(settings.http_host, smtp_port) if smtp_port else None
+    try:
+        uvicorn.run(inbox.app(), host=settings.http_host, port=settings.http_port, log_level="warning")
+    finally:
+        if mail is not None:
+            mail.stop()
     return 0
 
 

@@ -55,6 +55,16 @@ class Settings:
     kafka_sasl_username: str = ""
     kafka_sasl_password: str = ""
     kafka_ssl_cafile: str = ""  # CA bundle that signed the broker's certificate (SSL, SASL_SSL)
+    # E-mail delivery, for partners with an e-mail address and no webhook. SMTP_TLS: starttls, tls (implicit,
+    # usually port 465) or none (a relay on this host only: contact details are then never put in a mail).
+    smtp_host: str = ""
+    smtp_port: int = 587
+    smtp_tls: str = "starttls"
+    smtp_username: str = ""  # AUTH when set
+    smtp_password: str = ""
+    smtp_from: str = ""  # the sender address; its domain ends every Message-ID
+    smtp_timeout_s: float = 10.0
+    smtp_cafile: str = ""  # CA bundle that signed the relay's certificate; empty: the system's
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> Settings:

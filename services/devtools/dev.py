@@ -12,7 +12,7 @@ from pathlib import Path
 from services.devtools import state
 from services.devtools.stack import SERVICES, Stack, _port_taken, free_port
 
-PREFERRED_PORTS = {"intake": 8080, "triage": 8081, "notifier": 8082, "inbox": 8090}
+PREFERRED_PORTS = {"intake": 8080, "triage": 8081, "notifier": 8082, "inbox": 8090, "smtp": 8025}
 # The complaint in the printed curl (and in the README).
 DEMO_COMPLAINT = {"external_id": "demo-1",
                   "text": "The agent took my passport and I have not been paid for 3 months",
@@ -77,7 +77,8 @@ def banner(stack: Stack) -> str:
         f"  PostgreSQL          {stack.database_url}",
         *(f"  {name:<19} {stack.url(name)}/readyz" for name in SERVICES),
         f"  partner API docs    {intake}/docs",
-        f"  demo partner inbox  {stack.url('inbox')}/",
+        f"  demo partner inbox  {stack.url('inbox')}/ (webhooks, and e-mails taken on smtp://127.0.0.1:"
+        f"{stack.port('smtp')})",
         "",
         "Submit a complaint:",
         curl,

@@ -173,7 +173,11 @@ class Stack:
             "DEMO_INBOX_URL": f"http://127.0.0.1:{self.port('inbox')}", "INTAKE_URL": self.url("intake"),
             "GRIEVANCE_INTERNAL_TOKEN": self.internal_token,
             "GRIEVANCE_EVENT_KEYS": ",".join(f"{n}={pub}" for n, (_, pub) in self.event_keys.items()),
+            "DEMO_SMTP_PORT": str(self.port("smtp")),
         })
+        if not os.environ.get("SMTP_HOST"):  # the demo inbox's SMTP server: on this host, so without TLS
+            env.update({"SMTP_HOST": "127.0.0.1", "SMTP_PORT": str(self.port("smtp")), "SMTP_TLS": "none",
+                        "SMTP_FROM": "cases@grievance-pipeline.example"})
         env.update(self.extra_env)
         env.update(extra)
         return env

@@ -1,5 +1,5 @@
-"""The delivery worker: claims due deliveries, sends them by signed webhook outside any transaction, and
-records each result, retry or dead letter.
+"""The delivery worker: claims due deliveries, sends them by signed webhook (or by e-mail to a partner with
+an address and no webhook) outside any transaction, and records each result, retry or dead letter.
 
 One loop thread (this one) owns a database connection and does only short transactions: a claim leases due
 rows (most urgent and nearest deadline first, within each partner's room: its concurrency limit and circuit
@@ -27,6 +27,7 @@ from pathlib import Path
 import httpx
 
 from schemas import envelope, topics
+from schemas.internal import ContactRequest, ContactsAnswer, ContactsRequest
 from schemas.models import NotificationDelivered, NotificationFailed, OperatorAlert, Urgency
 from services.common import db, signing
 from services.common import logging as log
@@ -35,12 +36,15 @@ from services.common.errors import is_transient, safe_text
 from services.common.health import LoopHealth
 from services.common.outbox import enqueue
 from services.common.settings import Settings
-from services.notifier import retry, store
+from services.notifier import email_message, retry, store
 from services.notifier.breaker import Breakers
+from services.notifier.channel import channel_for
 from services.notifier.payload import with_contact
+from services.notifier.smtp import Mailer, SmtpConfig
 from services.notifier.store import Claimed
 
 SOURCE = "notifier"
+Released = tuple[dict | None, str | None]  # contact details released, or why not
 
 
 @dataclass(frozen=True)
@@ -49,6 +53,7 @@ class Outcome:
     error: str | None
     duration_ms: int
     defer_s: float | None = None  # nothing was sent: intake could not give the contact details yet
+    channel: str | None = None  # the channel tried; None: the one recorded with the delivery
 
     @property
     def ok(self) -> bool:
@@ -68,10 +73,12 @@ def policy_for(settings: Settings) -> retry.Policy:
 
 class DeliveryWorker(threading.Thread):
     def __init__(self, settings: Settings, directory: Callable[[], Directory], stop: threading.Event,
-                 on_commit=lambda: None, policy: retry.Policy | None = None):
+                 on_commit=lambda: None, policy: retry.Policy | None = None, mailer: Mailer | None = None):
         super().__init__(name="notifier-delivery", daemon=True)
         self.settings, self.directory, self.stop, self.on_commit = settings, directory, stop, on_commit
         self.policy = policy or policy_for(settings)
+        self.mailer = mailer or Mailer(SmtpConfig.from_settings(settings))
+        self.templates = email_message.load(settings.config_dir / "email")
         self.breakers = Breakers(failures=self.policy.breaker_failures, cooldown_s=self.policy.breaker_cooldown_s,
                                  max_cooldown_s=self.policy.breaker_max_cooldown_s,
                                  per_partner=self.policy.per_partner)
@@ -132,11 +139,17 @@ class DeliveryWorker(threading.Thread):
             recorded += self.expire(conn)
         free = self.settings.delivery_concurrency - self.in_flight
         claimed = self.claim(conn, free) if free >= batch or (free > 0 and self.in_flight == 0) else []
+        asking = []
         for c in claimed:
             self._sending.add(c.id)
             self.breakers.started(c.recipient)
             self.in_flight += 1
-            pool.submit(self._send_and_report, c)
+            if self.needs_contact(c):
+                asking.append(c)
+            else:
+                pool.submit(self._send_and_report, c)
+        if asking:  # one request to intake for the batch, not one per delivery
+            pool.submit(self._ask_then_send, asking, pool)
         return bool(recorded or claimed)
 
     def claim(self, conn: db.Connection, limit: int) -> list[Claimed]:
@@ -164,8 +177,21 @@ class DeliveryWorker(threading.Thread):
             self.on_commit()
         return len(rows)
 
-    def _send_and_report(self, c: Claimed) -> None:
-        outcome = self.attempt(c)
+    def needs_contact(self, c: Claimed) -> bool:
+        """A full-disclosure send that may carry contact details (never an e-mail without TLS)."""
+        return c.payload.get("disclosure") == "full" and (
+            channel_for(self.directory().get(c.recipient)) == "webhook" or self.mailer.config.private)
+
+    def _ask_then_send(self, claimed: list[Claimed], pool: ThreadPoolExecutor) -> None:
+        answers = self.contacts([(c.case_ref, c.recipient) for c in claimed])
+        for c in claimed:
+            try:
+                pool.submit(self._send_and_report, c, answers[c.case_ref, c.recipient])
+            except RuntimeError:  # the pool is shutting down: send here, so the result is still recorded
+                self._send_and_report(c, answers[c.case_ref, c.recipient])
+
+    def _send_and_report(self, c: Claimed, released: Released | Deferred | None = None) -> None:
+        outcome = self.attempt(c, released)
         with self._done_lock:
             if not self._done:
                 self._first_done = time.monotonic()
@@ -198,6 +224,7 @@ class DeliveryWorker(threading.Thread):
                 messages[c.id] = (c, o, retry_at)
         with db.transaction(conn) as cur:
             store.finish_attempts(cur, finished)
+            store.set_channels(cur, [(c.id, o.channel) for c, o in done if o.channel])
             delivered = store.delivered(cur, ok) if ok else set()
             failures = store.failed(cur, self.worker_id, failed) if failed else set()
             if deferred:
@@ -224,7 +251,7 @@ class DeliveryWorker(threading.Thread):
 
     def delivered_event(self, c: Claimed, o: Outcome, now: datetime) -> envelope.Message:
         self.logger.info("delivered", case_ref=c.case_ref, recipient=c.recipient, attempt=c.attempt)
-        event = NotificationDelivered(case_ref=c.case_ref, recipient=c.recipient, channel="webhook",
+        event = NotificationDelivered(case_ref=c.case_ref, recipient=c.recipient, channel=o.channel or self.channel(c),
                                       attempts=c.attempt, status_code=o.status_code, delivered_at=now)
         return envelope.encode(topics.DELIVERED, event, source=SOURCE,
                                id=envelope.event_id("delivered", c.case_ref, c.recipient))
@@ -233,7 +260,8 @@ class DeliveryWorker(threading.Thread):
                       cause: tuple[str, ...] = ()) -> list:
         self.logger.warning("delivery_failed", case_ref=c.case_ref, recipient=c.recipient, attempt=c.attempt,
                             error=o.error, final=retry_at is None)
-        event = NotificationFailed(case_ref=c.case_ref, recipient=c.recipient, channel="webhook", attempts=c.attempt,
+        event = NotificationFailed(case_ref=c.case_ref, recipient=c.recipient, channel=o.channel or self.channel(c),
+                                   attempts=c.attempt,
                                    error=o.error or "unknown", final=retry_at is None, next_attempt_at=retry_at,
                                    failed_at=now)
         messages = [envelope.encode(topics.FAILED, event, source=SOURCE,
@@ -249,14 +277,20 @@ class DeliveryWorker(threading.Thread):
             messages.append(envelope.encode(topics.ALERTS, alert, source=SOURCE, id=envelope.event_id(*parts)))
         return messages
 
-    def attempt(self, c: Claimed) -> Outcome:
+    def attempt(self, c: Claimed, released: Released | Deferred | None = None) -> Outcome:
         """An attempt that raised (bad directory data, a bug) is a failed attempt, retried like any other."""
         try:
-            return self.send(c.recipient, c.payload)
+            if isinstance(released, Deferred):
+                raise released
+            return self.send(c.recipient, c.payload, released)
         except Deferred as exc:
             return Outcome(None, str(exc), 0, defer_s=exc.after_s)
         except Exception as exc:
             return Outcome(None, f"{type(exc).__name__}: {safe_text(exc, 400)}", 0)
+
+    def channel(self, c: Claimed) -> str:
+        """For a result that names no channel (nothing was sent): the one the partner is reached by now."""
+        return channel_for(self.directory().get(c.recipient)) or "webhook"
 
     def client(self) -> httpx.Client:
         """One keep-alive client per sending thread: a shared pool's lock costs more than it saves."""
@@ -265,33 +299,63 @@ class DeliveryWorker(threading.Thread):
             client = self._local.client = httpx.Client(timeout=self.settings.webhook_timeout_s)
         return client
 
-    def contact_for(self, case_ref: str, recipient: str) -> tuple[dict | None, str | None]:
-        """Ask intake for the worker's contact details; intake applies the shield and the consent held now.
-        Only a refusal (403) sends without them; anything else that is not an answer defers the send."""
+    def contacts(self, pairs: list[tuple[str, str]]) -> dict[tuple[str, str], Released | Deferred]:
+        """Ask intake for workers' contact details, one request for a batch of (case, recipient); intake
+        applies the shield and the consent held now, and audits each answer. A refusal sends without them;
+        a routing intake has not seen yet, or intake unreachable, defers the send (nothing is sent)."""
         wait = min(self.policy.defer_max_s, 5.0)
+        body = ContactsRequest(requests=[ContactRequest(case_ref=c, recipient=r) for c, r in pairs])
         try:
-            response = self.client().get(f"{self.settings.intake_url}/v1/internal/contacts/{case_ref}",
-                                         params={"recipient": recipient},
-                                         headers={"Authorization": f"Bearer {self.settings.internal_token}"})
-        except httpx.HTTPError as exc:
-            raise Deferred(f"contact details unavailable from intake: {type(exc).__name__}",
-                           retry.spread(wait)) from exc
-        if response.status_code == 403:
-            return None, response.json().get("detail")
-        if response.status_code != 200:
-            after = response.headers.get("retry-after", "")
-            delay = float(after) if after.isdigit() else retry.spread(wait)
-            raise Deferred(f"contact details not given by intake yet: HTTP {response.status_code}",
-                           min(self.policy.defer_max_s, max(0.2, delay)))
-        return response.json()["contact"], None
+            response = self.client().post(f"{self.settings.intake_url}/v1/internal/contacts",
+                                          content=body.model_dump_json(),
+                                          headers={"Authorization": f"Bearer {self.settings.internal_token}",
+                                                   "Content-Type": "application/json"})
+            if response.status_code != 200:
+                raise Deferred(f"contact details not given by intake: HTTP {response.status_code}",
+                               retry.spread(wait))
+            given = ContactsAnswer.model_validate_json(response.content).answers
+        except (httpx.HTTPError, ValueError) as exc:  # unreachable, or an answer that is not one
+            deferred = Deferred(f"contact details unavailable from intake: {type(exc).__name__}", retry.spread(wait))
+            return dict.fromkeys(pairs, deferred)
+        except Deferred as exc:
+            return dict.fromkeys(pairs, exc)
+        answers = {(a.case_ref, a.recipient): a for a in given}
+        out: dict[tuple[str, str], Released | Deferred] = {}
+        for pair in pairs:
+            a = answers.get(pair)
+            if a is None or a.status == "not_routed":
+                out[pair] = Deferred("contact details not given by intake yet: routing not seen",
+                                     min(self.policy.defer_max_s, max(0.2, retry.spread(1.0))))
+            else:
+                out[pair] = (a.contact.model_dump(exclude_none=True) if a.contact else None,
+                             None if a.status == "released" else a.reason)
+        return out
 
-    def send(self, recipient: str, payload: dict) -> Outcome:
+    def released(self, case_ref: str, recipient: str, released: Released | None) -> Released:
+        """What intake answered for this send, asked now if it was not asked with its batch."""
+        answer = released if released is not None else self.contacts([(case_ref, recipient)])[case_ref, recipient]
+        if isinstance(answer, Deferred):
+            raise answer
+        return answer
+
+    def send(self, recipient: str, payload: dict, released: Released | None = None) -> Outcome:
         partner = self.directory().get(recipient)
-        if partner is None or partner.webhook is None:
-            return Outcome(None, f"partner {recipient} has no webhook configured", 0)
+        channel = channel_for(partner)
+        if partner is None or channel is None:
+            return Outcome(None, f"partner {recipient} has no webhook or e-mail address configured", 0)
         if payload["disclosure"] == "full":
-            payload = with_contact(payload, *self.contact_for(payload["case_ref"], recipient))
+            # Contact details never travel in a mail the relay takes without TLS (email_message.NO_TLS).
+            released = (self.released(payload["case_ref"], recipient, released)
+                        if channel == "webhook" or self.mailer.config.private else (None, email_message.NO_TLS))
+            payload = with_contact(payload, *released)
         started = time.perf_counter()
+        if channel == "email":
+            msg = email_message.build(payload, templates=self.templates, partner_name=partner.name,
+                                      partner_languages=partner.languages, sender=self.mailer.config.sender,
+                                      to=partner.email or "", now=datetime.now(UTC))
+            code, error = self.mailer.send(msg, partner.email or "")
+            return Outcome(code, error, int((time.perf_counter() - started) * 1000), channel="email")
+        assert partner.webhook is not None  # noqa: S101 - channel_for chose the webhook
         body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
         hdrs = signing.headers(partner.webhook.secrets, payload["delivery_id"], body)
         try:
@@ -299,4 +363,4 @@ class DeliveryWorker(threading.Thread):
             code, error = response.status_code, None if response.is_success else f"HTTP {response.status_code}"
         except httpx.HTTPError as exc:
             code, error = None, f"{type(exc).__name__}: {exc}"[:500]
-        return Outcome(code, error, int((time.perf_counter() - started) * 1000))
+        return Outcome(code, error, int((time.perf_counter() - started) * 1000), channel="webhook")

@@ -63,6 +63,15 @@ def finish_attempts(cur: db.Cursor, rows: list[tuple[int, int, int | None, str |
         rows, template="(%s, %s, %s::int, %s::text, %s::int)")
 
 
+def set_channels(cur: db.Cursor, rows: list[tuple[int, str]]) -> None:
+    """(id, channel) of attempts just made: the channel a delivery went by (the partner's directory record
+    decides at each send) where it differs from the one recorded."""
+    if rows:
+        psycopg2.extras.execute_values(
+            cur, "UPDATE notifier.deliveries d SET channel = v.channel FROM (VALUES %s) AS v(id, channel)"
+            " WHERE d.id = v.id AND d.channel <> v.channel", rows)
+
+
 def delivered(cur: db.Cursor, rows: list[tuple[int, datetime]]) -> set[int]:
     """Mark delivered (whoever holds the lease now: a success is never undone); the ids that changed."""
     changed = psycopg2.extras.execute_values(
