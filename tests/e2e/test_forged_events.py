@@ -106,7 +106,8 @@ def test_forged_tampered_and_replayed_events_change_nothing(stack, conn):
                     (case_ref, FORGED_RECIPIENT))
         assert cur.fetchone()[0] == 0
     alerted = read_topic(stack, topics.ALERTS.name, lambda r: as_json(r)["kind"] == "dead_letter"
-                         and "UnsignedEvent" in as_json(r)["message"] and as_json(r)["case_ref"] == case_ref)
+                         and "UnsignedEvent" in as_json(r)["message"] and as_json(r)["case_ref"] == case_ref
+                         and as_json(r)["topic"] == topics.ROUTED.name)  # a grievance topic: urgency high
     assert "possible forgery" in as_json(alerted)["message"] and as_json(alerted)["urgency"] == "high"
 
 
