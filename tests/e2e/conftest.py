@@ -4,15 +4,20 @@ process, and the demo partner inbox as the real webhook receiver."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import httpx
 import pytest
 from kafka import KafkaConsumer, KafkaProducer
 
-from services.devtools.stack import Stack
+from services.common import db
+from services.devtools.stack import REPO_ROOT, Stack
+from tests.conftest import _server_url
 
 PARTNER = "ngo-np"
 KEY = "demo-key-ngo-np"
@@ -27,6 +32,20 @@ def stack(tmp_path_factory, database_url):
     s.start_all()
     yield s
     s.close()
+
+
+def stack_with_directory(work: Path, partners: list[dict], extra_env: dict[str, str]) -> Iterator[Stack]:
+    """A started stack with a database of its own whose directory is exactly `partners`; for a fixture."""
+    url = db.with_database(_server_url(), f"grievance_{work.name}_{uuid.uuid4().hex[:8]}")
+    s = Stack(work, database_url=url, session_timeout_ms=3000, extra_env=extra_env)
+    s.start_infrastructure()
+    (work / "directory.yaml").write_text(json.dumps({"partners": partners}))
+    subprocess.run([sys.executable, "-m", "services.cli", "directory", "load", "--file", str(work / "directory.yaml")],
+                   env=s.env(), check=True, cwd=REPO_ROOT, capture_output=True)
+    s.start_all()
+    yield s
+    s.close()
+    db.drop_database(url)
 
 
 def wait_for(predicate: Callable[[], object], timeout: float = 30.0, interval: float = 0.1, what: str = ""):

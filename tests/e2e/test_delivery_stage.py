@@ -13,7 +13,6 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -25,10 +24,9 @@ from schemas import envelope, topics
 from schemas.models import CaseRouted, CaseView, Recipient, Sla
 from services.common import db
 from services.common.event_auth import EventSigner
-from services.devtools.stack import REPO_ROOT, Stack
-from tests.conftest import _server_url
+from services.devtools.stack import REPO_ROOT
 
-from .conftest import wait_for
+from .conftest import stack_with_directory, wait_for
 
 PARTNERS = ("dst-slow", "dst-ok", "dst-hang", "dst-500", "dst-flaky", "dst-hold")
 POLICY = """
@@ -110,23 +108,12 @@ def receivers():
 def dstack(tmp_path_factory, receivers):
     work = tmp_path_factory.mktemp("dstage")
     (work / "delivery.yaml").write_text(POLICY)
-    url = db.with_database(_server_url(), f"grievance_dstage_{uuid.uuid4().hex[:8]}")
-    s = Stack(work, database_url=url, session_timeout_ms=3000,
-              extra_env={"DELIVERY_POLICY": str(work / "delivery.yaml"), "WEBHOOK_TIMEOUT_S": "2",
-                         "DELIVERY_CONCURRENCY": "16"})
-    s.start_infrastructure()
-    directory = {"partners": [{
+    yield from stack_with_directory(work, [{
         "id": p, "name": f"delivery stage test receiver {p}", "kind": "ngo", "available_24_7": True,
         "disclosure": "pseudonymous", "webhook": {"url": f"http://127.0.0.1:{receivers.port}/{p}",
                                                   "secret": "test-secret-" + secrets.token_hex(8)}}
-        for p in PARTNERS]}
-    (work / "directory.yaml").write_text(json.dumps(directory))
-    subprocess.run([sys.executable, "-m", "services.cli", "directory", "load", "--file", str(work / "directory.yaml")],
-                   env=s.env(), check=True, cwd=REPO_ROOT, capture_output=True)
-    s.start_all()
-    yield s
-    s.close()
-    db.drop_database(url)
+        for p in PARTNERS], {"DELIVERY_POLICY": str(work / "delivery.yaml"), "WEBHOOK_TIMEOUT_S": "2",
+                             "DELIVERY_CONCURRENCY": "16"})
 
 
 @pytest.fixture(scope="module")

@@ -7,15 +7,11 @@ from __future__ import annotations
 
 import email
 import email.policy
-import ipaddress
 import json
 import secrets
 import ssl
-import subprocess
-import sys
 import threading
 import time
-import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -23,20 +19,15 @@ import httpx
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 from kafka import KafkaProducer
 
 from schemas import envelope, topics
 from schemas.models import CaseRouted, CaseView, Recipient, Sla
-from services.common import db
 from services.common.event_auth import EventSigner
-from services.devtools.stack import REPO_ROOT, Stack, free_port
-from tests.conftest import _server_url
+from services.devtools.stack import free_port
 
-from .conftest import complaint, read_topic, submit_http, wait_for
+from .conftest import complaint, read_topic, stack_with_directory, submit_http, wait_for
+from .test_bundled_broker_auth import self_signed
 from .test_delivery_stage import attempts, deliveries, query
 
 USER, PASSWORD = "notifier", "smtp-test-" + secrets.token_hex(6)
@@ -52,24 +43,6 @@ per_partner_concurrency: 4
 breaker: {failures: 50, cooldown_s: 1, max_cooldown_s: 2}
 lease_s: 10
 """
-
-
-def self_signed(directory: Path) -> tuple[Path, Path]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = datetime.now(UTC)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number()).not_valid_before(now - timedelta(minutes=5))
-            .not_valid_after(now + timedelta(days=1))
-            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
-                                                        x509.DNSName("localhost")]), critical=False)
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .sign(key, hashes.SHA256()))
-    cert_file, key_file = directory / "smtp.crt", directory / "smtp.key"
-    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
-    return cert_file, key_file
 
 
 class Relay:
@@ -140,22 +113,13 @@ def relay(tmp_path_factory):
 def mstack(tmp_path_factory, relay):
     work = tmp_path_factory.mktemp("mail")
     (work / "delivery.yaml").write_text(POLICY)
-    url = db.with_database(_server_url(), f"grievance_mail_{uuid.uuid4().hex[:8]}")
-    s = Stack(work, database_url=url, session_timeout_ms=3000, extra_env={
+    yield from stack_with_directory(work, [
+        {"id": p, "name": f"e-mail test partner {p}", "kind": "ngo", "available_24_7": True,
+         "disclosure": "pseudonymous", "languages": langs, "email": f"{p}@partners.test"}
+        for p, langs in PARTNERS.items()], {
         "DELIVERY_POLICY": str(work / "delivery.yaml"), "SMTP_HOST": "127.0.0.1", "SMTP_PORT": str(relay.port),
         "SMTP_TLS": "starttls", "SMTP_USERNAME": USER, "SMTP_PASSWORD": PASSWORD, "SMTP_TIMEOUT_S": "3",
         "SMTP_FROM": "cases@grievance.test", "SMTP_CAFILE": str(relay.cert)})
-    s.start_infrastructure()
-    directory = {"partners": [{"id": p, "name": f"e-mail test partner {p}", "kind": "ngo", "available_24_7": True,
-                               "disclosure": "pseudonymous", "languages": langs, "email": f"{p}@partners.test"}
-                              for p, langs in PARTNERS.items()]}
-    (work / "directory.yaml").write_text(json.dumps(directory))
-    subprocess.run([sys.executable, "-m", "services.cli", "directory", "load", "--file", str(work / "directory.yaml")],
-                   env=s.env(), check=True, cwd=REPO_ROOT, capture_output=True)
-    s.start_all()
-    yield s
-    s.close()
-    db.drop_database(url)
 
 
 @pytest.fixture(scope="module")
