@@ -183,6 +183,11 @@ def project_routed(cur: db.Cursor, events: list[CaseRouted]) -> None:
         " SET routed_disclosure = EXCLUDED.routed_disclosure WHERE intake.case_deliveries.routed_disclosure IS NULL",
         [(e.case_ref, r.partner_id, "webhook", "pending", 0, e.routed_at, r.disclosure.value)
          for e in events for r in e.recipients])
+    psycopg2.extras.execute_values(
+        cur, "INSERT INTO intake.case_escalation (case_ref, partner_id, disclosure) SELECT v.* FROM (VALUES %s)"
+        " AS v(case_ref, partner_id, disclosure) WHERE EXISTS (SELECT 1 FROM intake.cases c"
+        " WHERE c.case_ref = v.case_ref) ON CONFLICT DO NOTHING",
+        [(e.case_ref, r.partner_id, r.disclosure.value) for e in events for r in e.escalation])
 
 
 def project_notifications(cur: db.Cursor, events: list[NotificationDelivered | NotificationFailed]) -> None:
@@ -214,6 +219,15 @@ def project_breaches(cur: db.Cursor, events: list[CaseSlaBreached]) -> None:
         " WHERE EXISTS (SELECT 1 FROM intake.cases c WHERE c.case_ref = v.case_ref) ON CONFLICT DO NOTHING",
         [(e.case_ref, e.recipient, e.clock, e.deadline, e.breached_at, e.escalated_to) for e in events],
         template="(%s, %s, %s, %s::timestamptz, %s::timestamptz, %s)")
+    # The partner the case went to becomes a recipient, at the level triage's signed escalation list gave
+    # it: only a partner on that list, so a breach event can never widen who sees the case.
+    psycopg2.extras.execute_values(
+        cur, "INSERT INTO intake.case_deliveries (case_ref, recipient, channel, status, attempts, updated_at,"
+        " routed_disclosure) SELECT x.case_ref, x.partner_id, 'webhook', 'pending', 0, v.at::timestamptz,"
+        " x.disclosure FROM (VALUES %s) AS v(case_ref, partner_id, at) JOIN intake.case_escalation x"
+        " USING (case_ref, partner_id) ON CONFLICT (case_ref, recipient) DO UPDATE"
+        " SET routed_disclosure = EXCLUDED.routed_disclosure WHERE intake.case_deliveries.routed_disclosure IS NULL",
+        [(e.case_ref, e.escalated_to, e.breached_at) for e in events if e.escalated_to])
 
 
 def _progress(e: NotificationDelivered | NotificationFailed) -> tuple[bool, int]:
