@@ -11,7 +11,8 @@ A critical case (and any case of a rule with `available_now`) always reaches a p
 that hour, or raises `no_available_responder` when the directory has none.
 Every route also names its escalation, in order: who receives the case when its holder misses an SLA
 deadline (the notifier's clocks). Only partners able to answer the worker that were not chosen, never one
-the shield bars: the closest covering ones first, then 24/7 partners taking cases of this urgency anywhere.
+the shield bars: the closest covering ones first, then 24/7 partners serving every country that take cases of this
+urgency (never, say, another country's embassy).
 """
 
 from __future__ import annotations
@@ -221,10 +222,10 @@ def _escalation(view: _View, chosen: list[Recipient], head: str, limit: int) -> 
                       key=lambda pc: (-pc[1][0], not pc[0].available_24_7, pc[0].id))
     found = [(p, f"{p.kind} that {why}") for p, (_, why) in covering]
     facts, seen = view.facts, {p.id for p, _ in found} | taken
-    found += [(p, f"{p.kind} that takes {facts.urgency.value} cases at any hour")
+    found += [(p, f"{p.kind} that takes {facts.urgency.value} cases from every country at any hour")
               for p in sorted(view.directory.partners, key=lambda p: p.id)
               if p.available_24_7 and p.receives_cases and facts.urgency in p.urgencies and p.id not in view.barred
-              and not employer_side(p) and p.id not in seen]
+              and not employer_side(p) and p.id not in seen and not (p.countries_of_work or p.countries_of_origin)]
     return [_recipient(p, facts, "escalation", head, f"escalation {i}: {why}")
             for i, (p, why) in enumerate(found[:limit], 1)]
 

@@ -58,3 +58,16 @@ def test_escalation_property(urgency, categories, cow, employer):
     for pid in order:
         p = DIRECTORY.get(pid)
         assert p.receives_cases and not employer_side(p) and not conflict(p, employer, None)
+
+
+def test_in_the_demo_directory_no_other_countrys_partner_is_on_the_list():
+    from services.common.directory import load
+    from services.common.settings import REPO_ROOT
+    from services.triage.routing import RoutingPolicy
+
+    demo, policy = load(REPO_ROOT / "config"), RoutingPolicy.load(REPO_ROOT / "config" / "routing.yaml")
+    r = route(facts(Urgency.critical, ("violence_abuse",), cow="MY", coo="NP"), demo, policy)
+    for pid in (x.partner_id for x in r.escalation):
+        p = demo.get(pid)
+        assert (not p.countries_of_work or "MY" in p.countries_of_work) and (
+            not p.countries_of_origin or "NP" in p.countries_of_origin), pid
