@@ -19,6 +19,7 @@ from services.devtools.stack import REPO_ROOT, Stack
 from tests.conftest import _server_url
 
 from .conftest import AUTH, as_json, complaint, read_topic, submit_http, wait_for
+from .test_delivery_stage import query
 
 POLICY = """
 critical: {deliver_within: 2m, acknowledge_within: 4s, accept_within: 1h, progress_within: 1h}
@@ -144,19 +145,9 @@ def test_a_replayed_routing_starts_no_second_clock(sstack):
     assert clock_count(sstack, case_ref) == before
     assert len(status(sstack, case_ref)["sla_breaches"]) == len(holders)
     assert query(sstack, "SELECT count(*) FROM notifier.outbox WHERE key = %s AND topic = 'operator.alerts'"
-                 " AND convert_from(value, 'UTF8')::jsonb->>'kind' = 'sla_breached'", case_ref.encode()) == [(1,)]
-
-
-def query(stack: Stack, sql: str, *params) -> list[tuple]:
-    conn = db.connect(stack.database_url)
-    try:
-        with db.transaction(conn) as cur:
-            cur.execute(sql, params)
-            return cur.fetchall()
-    finally:
-        conn.close()
+                 " AND convert_from(value, 'UTF8')::jsonb->>'kind' = 'sla_breached'", (case_ref.encode(),)) == [(1,)]
 
 
 def clock_count(stack: Stack, case_ref: str) -> list[tuple]:
     return query(stack, "SELECT status, count(*) FROM notifier.sla_clocks WHERE case_ref = %s GROUP BY status"
-                 " ORDER BY status", case_ref)
+                 " ORDER BY status", (case_ref,))
