@@ -21,6 +21,7 @@ BUILDERS = {
     "intake": "services.intake.service",
     "triage": "services.triage.service",
     "notifier": "services.notifier.service",
+    "dashboard": "services.dashboard.service",
 }
 
 
@@ -473,6 +474,33 @@ def cmd_rejected(args: argparse.Namespace) -> int:
     return 0
 
 
+@needs("database", "kafka")
+def cmd_dashboard_rebuild(args: argparse.Namespace) -> int:
+    from services.dashboard.rebuild import rebuild
+
+    try:
+        groups = rebuild(Settings.from_env())
+    except RuntimeError as exc:
+        print(f"grievance dashboard rebuild: {exc}", file=sys.stderr)
+        return 1
+    print(f"read model emptied, consumer groups {', '.join(groups)} reset: start the dashboard to project every"
+          " topic again")
+    return 0
+
+
+def cmd_dashboard_hash(args: argparse.Namespace) -> int:
+    import getpass
+
+    from services.dashboard.passwords import hash_password
+
+    password = getpass.getpass("password: ")
+    if len(password) < 12 or password != getpass.getpass("again: "):
+        print("grievance dashboard hash-password: at least 12 characters, typed twice the same", file=sys.stderr)
+        return 1
+    print(hash_password(password))
+    return 0
+
+
 def cmd_schemas(args: argparse.Namespace) -> int:
     from schemas.generate import check, write
 
@@ -579,6 +607,13 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("ref")
     r.add_argument("--body", help="a file with a repaired body to file instead")
     r.set_defaults(func=cmd_rejected)
+
+    s = sub.add_parser("dashboard", help="the operators' dashboard's read model and users")
+    dsub = s.add_subparsers(dest="action", required=True)
+    dsub.add_parser("rebuild", help="empty the read model and reset its consumer groups (dashboard stopped): the"
+                    " next start projects every topic again").set_defaults(func=cmd_dashboard_rebuild)
+    dsub.add_parser("hash-password", help="print a scrypt hash for config/operators.yaml").set_defaults(
+        func=cmd_dashboard_hash)
 
     s = sub.add_parser("schemas", help="regenerate the JSON Schemas and AsyncAPI document")
     s.add_argument("--check", action="store_true", help="exit 1 if the checked-in files are out of date")

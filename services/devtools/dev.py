@@ -10,9 +10,9 @@ import time
 from pathlib import Path
 
 from services.devtools import state
-from services.devtools.stack import SERVICES, Stack, _port_taken, free_port
+from services.devtools.stack import DASHBOARD, SERVICES, Stack, _port_taken, free_port
 
-PREFERRED_PORTS = {"intake": 8080, "triage": 8081, "notifier": 8082, "inbox": 8090, "smtp": 8025}
+PREFERRED_PORTS = {"intake": 8080, "triage": 8081, "notifier": 8082, "dashboard": 8088, "inbox": 8090, "smtp": 8025}
 # The complaint in the printed curl (and in the README).
 DEMO_COMPLAINT = {"external_id": "demo-1",
                   "text": "The agent took my passport and I have not been paid for 3 months",
@@ -29,7 +29,7 @@ def run(workdir: Path) -> int:
         print(f"stopped what the last run in {workdir} left running: {', '.join(left)}", flush=True)
     stack = Stack(workdir, kafka=os.environ.get("KAFKA_BOOTSTRAP_SERVERS") or None,
                   database_url=os.environ.get("DATABASE_URL") or None,
-                  data_key=os.environ.get("GRIEVANCE_DATA_KEY") or None, record_state=True)
+                  data_key=os.environ.get("GRIEVANCE_DATA_KEY") or None, record_state=True, dashboard=True)
     stack.ports = {name: (free_port() if _port_taken(p) else p) for name, p in PREFERRED_PORTS.items()}
     stopping = started = False
 
@@ -75,8 +75,9 @@ def banner(stack: Stack) -> str:
         "grievance-pipeline is running",
         f"  Kafka bootstrap     {stack.kafka}",
         f"  PostgreSQL          {stack.database_url}",
-        *(f"  {name:<19} {stack.url(name)}/readyz" for name in SERVICES),
+        *(f"  {name:<19} {stack.url(name)}/readyz" for name in (*SERVICES, DASHBOARD)),
         f"  partner API docs    {intake}/docs",
+        f"  {'dashboard page':<19} {stack.url('dashboard')}/ (sign in as demo-operator / demo-operator-password)",
         f"  demo partner inbox  {stack.url('inbox')}/ (webhooks, and e-mails taken on smtp://127.0.0.1:"
         f"{stack.port('smtp')})",
         "",

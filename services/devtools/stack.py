@@ -34,7 +34,10 @@ from services.devtools.state import STATE_FILE, DevState, Process
 from services.intake.identity import Vault
 
 SERVICES = ("intake", "triage", "notifier")
-CONSUMER_GROUPS = ("intake-submissions", "intake-status", "triage", "notifier")
+# The operators' dashboard (services/dashboard): a service like the others, started when a stack asks for it
+# (`grievance dev`, the browser tests); the pipeline runs without it.
+DASHBOARD = "dashboard"
+CONSUMER_GROUPS = ("intake-submissions", "intake-status", "triage", "notifier", "dashboard")
 
 
 def free_port() -> int:
@@ -100,6 +103,7 @@ class Stack:
     ports: dict[str, int] = field(default_factory=dict)
     procs: dict[str, subprocess.Popen] = field(default_factory=dict)
     record_state: bool = False  # keep workdir/state.json current, as `grievance dev` does
+    dashboard: bool = False  # start_all starts the dashboard too
     started_at: str = ""
     _pg: EmbeddedPostgres | None = None  # the fault suite stops and restarts it
 
@@ -156,10 +160,12 @@ class Stack:
     def _event_keys(self) -> dict[str, tuple[str, str]]:
         """Each service's Ed25519 key pair for signing events, kept in workdir/event-keys.json."""
         key_file = self.workdir / "event-keys.json"
-        if not key_file.exists():
-            key_file.write_text(json.dumps({name: event_auth.generate() for name in SERVICES}))
+        kept = json.loads(key_file.read_text()) if key_file.exists() else {}
+        if any(name not in kept for name in (*SERVICES, DASHBOARD)):  # a work directory from before the dashboard
+            kept = {name: kept.get(name) or event_auth.generate() for name in (*SERVICES, DASHBOARD)}
+            key_file.write_text(json.dumps(kept))
             key_file.chmod(0o600)
-        return {name: tuple(pair) for name, pair in json.loads(key_file.read_text()).items()}
+        return {name: tuple(pair) for name, pair in kept.items()}
 
     def service_env(self, name: str, **extra: str) -> dict[str, str]:
         """The environment of one service: the shared one plus its own signing key."""
@@ -222,10 +228,10 @@ class Stack:
                  processes).save(self.workdir)
 
     def start(self, name: str, **extra_env: str) -> subprocess.Popen:
-        """Start a service (intake, triage, notifier) or the demo inbox as its own process."""
+        """Start a service (intake, triage, notifier, dashboard) or the demo inbox as its own process."""
         argv = [sys.executable, "-m", "services.cli"] + (["inbox"] if name == "inbox" else ["serve", name])
         extra_env["GRIEVANCE_HTTP_PORT"] = str(self.port(name))
-        env = self.service_env(name, **extra_env) if name in SERVICES else self.env(**extra_env)
+        env = self.service_env(name, **extra_env) if name in (*SERVICES, DASHBOARD) else self.env(**extra_env)
         return self._spawn(name, argv, env)
 
     def wait_ready(self, name: str, timeout: float = 60.0) -> None:
@@ -242,9 +248,10 @@ class Stack:
         raise TimeoutError(f"{name} not ready after {timeout}s; see {self.log_dir}/{name}.log")
 
     def start_all(self) -> None:
-        for name in ("inbox", *SERVICES):
+        names = ("inbox", *SERVICES, *([DASHBOARD] if self.dashboard else []))
+        for name in names:
             self.start(name)
-        for name in ("inbox", *SERVICES):
+        for name in names:
             self.wait_ready(name)
 
     def stop(self, name: str, sig: int = signal.SIGTERM, timeout: float = 30.0) -> int | None:
