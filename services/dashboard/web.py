@@ -155,24 +155,23 @@ def router(pool: db.Pool, users: dict[str, operators.Operator], requeuer: Requeu
             return None, denied(request, session)
         return session, None
 
-    @api.get("/now")
-    def now_page(request: Request) -> Response:
+    def filtered(request: Request, template: str, query, live: bool = False) -> Response:
+        """A view of the read model under the URL's filters; a live fragment answers 401 instead of a redirect."""
         session, refused = viewing(request)
         if refused is not None:
-            return refused
+            return Response(status_code=401) if live else refused
         with pool.transaction() as cur:
-            data = queries.now_view(cur, Filters.parse(request.query_params), clock())
-        return page(request, "now.html", session, **data)
+            data = query(cur, Filters.parse(request.query_params), clock())
+        return page(request, template, session, **data)
+
+    @api.get("/now")
+    def now_page(request: Request) -> Response:
+        return filtered(request, "now.html", queries.now_view)
 
     @api.get("/now/live")
     def now_live(request: Request) -> Response:
         """The Now view's body alone, polled by htmx every few seconds."""
-        session, refused = viewing(request)
-        if refused is not None:
-            return Response(status_code=401)
-        with pool.transaction() as cur:
-            data = queries.now_view(cur, Filters.parse(request.query_params), clock())
-        return page(request, "now_body.html", session, **data)
+        return filtered(request, "now_body.html", queries.now_view, live=True)
 
     @api.post("/alerts/{event_id}/ack")
     async def acknowledge(event_id: str, request: Request) -> Response:
@@ -220,12 +219,7 @@ def router(pool: db.Pool, users: dict[str, operators.Operator], requeuer: Requeu
 
     @api.get("/flow")
     def flow_page(request: Request) -> Response:
-        session, refused = viewing(request)
-        if refused is not None:
-            return refused
-        with pool.transaction() as cur:
-            data = queries.flow(cur, Filters.parse(request.query_params), clock())
-        return page(request, "flow.html", session, **data)
+        return filtered(request, "flow.html", queries.flow)
 
     @api.get("/flow/data")
     def flow_data(request: Request) -> Response:
@@ -238,12 +232,7 @@ def router(pool: db.Pool, users: dict[str, operators.Operator], requeuer: Requeu
 
     @api.get("/patterns")
     def patterns_page(request: Request) -> Response:
-        session, refused = viewing(request)
-        if refused is not None:
-            return refused
-        with pool.transaction() as cur:
-            data = queries.patterns(cur, Filters.parse(request.query_params), clock())
-        return page(request, "patterns.html", session, **data)
+        return filtered(request, "patterns.html", queries.patterns)
 
     @api.get("/cases/{case_ref}")
     def case_page(case_ref: str, request: Request) -> Response:

@@ -98,7 +98,8 @@ def test_a_killed_dev_leaves_nothing_running_and_the_next_run_comes_up_clean(wor
     proc, _ = start_dev(workdir)
     try:
         recorded = state.DevState.load(workdir)
-        assert set(recorded.processes) == {"broker", "postgres", "inbox", "intake", "triage", "notifier"}
+        assert set(recorded.processes) == {"broker", "postgres", "inbox", "intake", "triage", "notifier",
+                                            "dashboard"}
         # The other commands find the running stack by themselves and say so.
         for command in (["migrate"], ["topics"]):
             done = subprocess.run([sys.executable, "-m", "services.cli", *command], env=dev_env(workdir),
