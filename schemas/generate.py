@@ -29,6 +29,7 @@ CONSUMERS = {
     "consent.changed": ["operators"],
     "operator.alerts": ["operators"],
     "case.updated": ["notifier", "partners", "operators"],
+    "case.feedback": ["intake"],
     "case.sla_breached": ["intake", "operators"],
 }
 
@@ -38,7 +39,7 @@ def json_schema(topic: topics.Topic) -> dict[str, Any]:
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["$id"] = f"https://grievance-pipeline.org/schemas/{topic.name}.json"
     schema["description"] = topic.description
-    if topic is topics.SUBMISSIONS:
+    if topic in topics.FROM_PARTNERS:
         # Tolerant on purpose: partners may send fields we do not know yet; they are ignored.
         schema["additionalProperties"] = True
     return schema
@@ -61,7 +62,7 @@ def asyncapi() -> dict[str, Any]:
         msg = t.model.__name__
         messages[msg] = {
             "name": msg, "title": t.event_type, "contentType": CONTENT_TYPE, "summary": t.description,
-            "headers": ce_headers if t is not topics.SUBMISSIONS else {"type": "object"},
+            "headers": ce_headers if t not in topics.FROM_PARTNERS else {"type": "object"},
             "payload": {"$ref": f"./jsonschema/{t.name}.json"},
             "bindings": {"kafka": {"key": {"type": "string", "description": f"the event's {t.key_field}"}}},
         }

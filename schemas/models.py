@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 from pydantic_core import PydanticCustomError
 
 from schemas.countries import ISO_3166_1_ALPHA_2
@@ -343,15 +343,57 @@ class WorkerMessage(_Strict):
     text: str
 
 
+# ---------------------------------------------------------------- partner feedback (tolerant)
+
+StepType = Literal["acknowledged", "accepted", "referred_back", "investigating", "remediation_planned",
+                   "remediation_done", "closed"]
+StepOutcome = Literal["remedied", "not_substantiated", "withdrawn", "referred_elsewhere", "unresolved"]
+_EARLIEST_STEP = datetime(2000, 1, 1, tzinfo=UTC)
+
+
+class CaseStep(_Tolerant):
+    """A recipient's step in a case's lifecycle (services/intake/lifecycle.py), as the partner reports it:
+    the body of POST /v1/cases/{case_ref}/events."""
+
+    type: StepType
+    reason: Text | None = Field(None, description="Why the case is referred back: required for referred_back")
+    outcome: StepOutcome | None = Field(None, description="Required for closed; `remedied` only after "
+                                                          "remediation_done")
+    note: Text | None = Field(None, description="Free text, shown only to the partner that wrote it")
+    at: AwareDatetime | None = Field(None, description="When it happened (default: now); a resend with the same "
+                                                       "type and `at` is the same step")
+
+    @model_validator(mode="after")
+    def _needs(self) -> CaseStep:
+        if self.type == "referred_back" and not self.reason:
+            raise ValueError("referred_back needs a reason")
+        if self.type == "closed" and not self.outcome:
+            raise ValueError("closed needs an outcome")
+        if self.at is not None:
+            try:
+                at = self.at.astimezone(UTC)
+            except OverflowError:
+                at = None
+            if at is None or not _EARLIEST_STEP <= at <= datetime.now(UTC) + timedelta(days=1):
+                raise ValueError("at must be a time since 2000 and not more than a day ahead")
+        return self
+
+
+class PartnerCaseStep(CaseStep):
+    """The same step published on the case.feedback topic: keyed and signed by the partner like a
+    submission; the record's event id makes a resend the same step."""
+
+    case_ref: CaseRef
+
+
 class CaseUpdated(_Strict):
     """A recipient's step in a case's lifecycle (services/intake/lifecycle.py), as reported by that partner."""
 
     case_ref: CaseRef
     partner_id: PartnerId = Field(description="The recipient that reported the step")
-    step: Literal["acknowledged", "accepted", "referred_back", "investigating", "remediation_planned",
-                  "remediation_done", "closed"]
+    step: StepType
     reason: str | None = Field(None, description="Why the case was referred back")
-    outcome: Literal["remedied", "not_substantiated", "withdrawn", "referred_elsewhere", "unresolved"] | None = None
+    outcome: StepOutcome | None = None
     previous_state: str = Field(description="The recipient's state before the step")
     state: str = Field(description="The recipient's state after the step")
     case_state: str = Field(description="The case as a whole after the step")

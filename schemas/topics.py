@@ -73,16 +73,23 @@ CASE_UPDATED = Topic(
     "intake", "A recipient's step in a case's lifecycle (acknowledged … closed), with the case's state and a"
     " plain-language status the submitting partner may relay to the worker.",
 )
+FEEDBACK = Topic(
+    "case.feedback", "org.grievance.case.feedback.v1", m.PartnerCaseStep, "partner_id",
+    "partners", "A recipient's lifecycle step on a case routed to it, signed like a submission; refusals are"
+    " answered on grievance.rejected.",
+)
 SLA_BREACHED = Topic(
     "case.sla_breached", "org.grievance.case.sla_breached.v1", m.CaseSlaBreached, "case_ref",
     "notifier", "A case's holder missed an SLA deadline; whom the case was escalated to (none: operators).",
 )
 
 ALL: tuple[Topic, ...] = (SUBMISSIONS, RECEIVED, REJECTED, TRIAGED, ROUTED, DELIVERED, FAILED, DIRECTORY, CONSENT,
-                          ALERTS, CASE_UPDATED, SLA_BREACHED)
+                          ALERTS, CASE_UPDATED, FEEDBACK, SLA_BREACHED)
 BY_NAME = {t.name: t for t in ALL}
+# Published by partner systems, signed with their secrets: tolerant schemas, no CloudEvents required.
+FROM_PARTNERS: tuple[Topic, ...] = (SUBMISSIONS, FEEDBACK)
 # Every consumer group of the pipeline; each has a dead-letter topic `<group>.dlq`.
-CONSUMER_GROUPS = ("intake-submissions", "intake-status", "triage", "notifier")
+CONSUMER_GROUPS = ("intake-submissions", "intake-feedback", "intake-status", "triage", "notifier")
 BY_EVENT_TYPE = {t.event_type: t for t in ALL}
 
 

@@ -37,7 +37,7 @@ each() {  # each FLAG NAME...: "FLAG NAME" for every NAME (names hold no spaces)
 # Every topic the pipeline creates: the registry, and each consumer group's dead-letter topic.
 TOPICS="grievance.submissions grievance.received grievance.rejected grievance.triaged case.routed
   notification.delivered notification.failed directory.changed consent.changed operator.alerts case.updated
-  case.sla_breached intake-submissions.dlq intake-status.dlq triage.dlq notifier.dlq"
+  case.sla_breached case.feedback intake-submissions.dlq intake-feedback.dlq intake-status.dlq triage.dlq notifier.dlq"
 
 user init "$KAFKA_PASSWORD_INIT"
 user intake "$KAFKA_PASSWORD_INTAKE"
@@ -53,12 +53,12 @@ allow $(each --allow-principal User:init User:intake User:triage User:notifier) 
 # intake: reads partners' submissions and the case events it keeps the status of; writes what it
 # receives and rejects, consent and lifecycle changes, its alerts and its groups' dead letters.
 # shellcheck disable=SC2046
-allow --allow-principal User:intake --operation Read $(each --topic grievance.submissions grievance.triaged \
-  case.routed notification.delivered notification.failed case.sla_breached) \
-  $(each --group intake-submissions intake-status)
+allow --allow-principal User:intake --operation Read $(each --topic grievance.submissions case.feedback \
+  grievance.triaged case.routed notification.delivered notification.failed case.sla_breached) \
+  $(each --group intake-submissions intake-feedback intake-status)
 # shellcheck disable=SC2046
 allow --allow-principal User:intake --operation Write $(each --topic grievance.received grievance.rejected \
-  consent.changed case.updated operator.alerts intake-submissions.dlq intake-status.dlq)
+  consent.changed case.updated operator.alerts intake-submissions.dlq intake-feedback.dlq intake-status.dlq)
 
 # triage: reads received cases; writes its decisions, routings, directory changes and alerts.
 allow --allow-principal User:triage --operation Read --topic grievance.received --group triage
@@ -83,7 +83,7 @@ for partner in $PARTNERS; do
 done
 # shellcheck disable=SC2046,SC2086
 allow $(each --allow-principal $(for p in $PARTNERS; do printf 'User:%s ' "$p"; done)) \
-  --operation Write --operation Describe --topic grievance.submissions
+  --operation Write --operation Describe $(each --topic grievance.submissions case.feedback)
 # shellcheck disable=SC2046,SC2086
 allow $(each --allow-principal $(for p in $PARTNERS; do printf 'User:%s ' "$p"; done)) \
   --operation Read --operation Describe --topic grievance.rejected

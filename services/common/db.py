@@ -56,6 +56,18 @@ def transaction(conn: Connection) -> Iterator[Cursor]:
         cur.close()
 
 
+@contextmanager
+def savepoint(cur: Cursor, name: str = "step") -> Iterator[None]:
+    """A nested scope inside the current transaction: rolled back alone when it raises."""
+    cur.execute(f"SAVEPOINT {name}")
+    try:
+        yield
+    except BaseException:
+        cur.execute(f"ROLLBACK TO SAVEPOINT {name}")
+        raise
+    cur.execute(f"RELEASE SAVEPOINT {name}")
+
+
 def with_database(url: str, name: str) -> str:
     parts = urlsplit(url)
     return urlunsplit(parts._replace(path="/" + name))

@@ -37,7 +37,7 @@ SERVICES = ("intake", "triage", "notifier")
 # The operators' dashboard (services/dashboard): a service like the others, started when a stack asks for it
 # (`grievance dev`, the browser tests); the pipeline runs without it.
 DASHBOARD = "dashboard"
-CONSUMER_GROUPS = ("intake-submissions", "intake-status", "triage", "notifier", "dashboard")
+CONSUMER_GROUPS = ("intake-submissions", "intake-feedback", "intake-status", "triage", "notifier", "dashboard")
 
 
 def free_port() -> int:

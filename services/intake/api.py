@@ -16,7 +16,7 @@ import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Annotated, Any, Literal, TypeVar
 
 import yaml
@@ -25,10 +25,10 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import AwareDatetime, BaseModel, Field, ValidationError, model_validator
+from pydantic import BaseModel, Field, ValidationError
 
 from schemas.internal import ContactAnswer, ContactsAnswer, ContactsRequest
-from schemas.models import MAX_ID_CHARS, CaseRef, FieldError, PartnerSubmission, Text
+from schemas.models import MAX_ID_CHARS, CaseRef, CaseStep, FieldError, PartnerSubmission, StepOutcome, StepType
 from services.common import db
 from services.common import logging as log
 from services.common.directory import ApiKey, Directory, Partner, RateLimit, Scope
@@ -96,38 +96,8 @@ class CaseStatus(BaseModel):
     lifecycle: "Lifecycle"
 
 
-_EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
-StepType = Literal["acknowledged", "accepted", "referred_back", "investigating", "remediation_planned",
-                   "remediation_done", "closed"]
-Outcome = Literal["remedied", "not_substantiated", "withdrawn", "referred_elsewhere", "unresolved"]
 StateName = Literal["routed", "acknowledged", "accepted", "referred_back", "investigating", "remediation_planned",
                     "remediation_done", "closed"]
-
-
-class CaseEventBody(BaseModel):
-    """A recipient's step in a case's lifecycle (services/intake/lifecycle.py)."""
-
-    type: StepType
-    reason: Text | None = Field(None, description="Why the case is referred back: required for referred_back")
-    outcome: Outcome | None = Field(None, description="Required for closed; `remedied` only after remediation_done")
-    note: Text | None = Field(None, description="Free text, shown only to the partner that wrote it")
-    at: AwareDatetime | None = Field(None, description="When it happened (default: now); a resend with the same "
-                                                       "type and `at` is the same step")
-
-    @model_validator(mode="after")
-    def _needs(self) -> "CaseEventBody":
-        if self.type == "referred_back" and not self.reason:
-            raise ValueError("referred_back needs a reason")
-        if self.type == "closed" and not self.outcome:
-            raise ValueError("closed needs an outcome")
-        if self.at is not None:
-            try:
-                at = self.at.astimezone(UTC)
-            except OverflowError:
-                at = None
-            if at is None or not _EARLIEST <= at <= datetime.now(UTC) + timedelta(days=1):
-                raise ValueError("at must be a time since 2000 and not more than a day ahead")
-        return self
 
 
 class Step(BaseModel):
@@ -135,7 +105,7 @@ class Step(BaseModel):
     partner_id: str = Field(description="The recipient that reported the step")
     type: StepType
     reason: str | None
-    outcome: Outcome | None
+    outcome: StepOutcome | None
     note: str | None = Field(description="Only for the partner that wrote it")
     at: datetime
     recorded_at: datetime
@@ -339,7 +309,7 @@ def router(directory: Callable[[], Directory], vault: Vault, pool: db.Pool, on_c
                              "contact_back": now.contact_back})
 
     @api.post("/cases/{case_ref}/events", status_code=201, response_model=StepAnswer,
-              openapi_extra=_json_body(CaseEventBody),
+              openapi_extra=_json_body(CaseStep),
               responses={200: {"model": StepAnswer, "description": "A resend: the step already recorded"},
                          **_auth(404, 413, 422, 503), **_CONFLICT}, tags=["cases"])
     async def case_event(case_ref: CaseRefPath, request: Request, who: Annotated[Partner, Depends(updater)],
@@ -349,10 +319,10 @@ def router(directory: Callable[[], Directory], vault: Vault, pool: db.Pool, on_c
         """A recipient acknowledges or updates a case routed to it (key with the `update` scope): the step is
         checked against its current state (409 naming the state and the allowed next steps), stored, and
         published on case.updated with a status message for the worker. Any other case is a 404."""
-        body = await read_model(request, CaseEventBody, MAX_CASE_EVENT_BYTES)
+        body = await read_model(request, CaseStep, MAX_CASE_EVENT_BYTES)
         return await run_in_threadpool(_case_event, case_ref, body, idempotency_key, who)
 
-    def _case_event(case_ref: str, body: CaseEventBody, idempotency_key: str | None, who: Partner) -> JSONResponse:
+    def _case_event(case_ref: str, body: CaseStep, idempotency_key: str | None, who: Partner) -> JSONResponse:
         try:
             with pool.transaction() as cur:
                 done = store.record_step(cur, case_ref, who.id, body.type, reason=body.reason, outcome=body.outcome,

@@ -92,10 +92,12 @@ def test_compose_tool_validates_the_file():
 # ------------------------------------------------------------------ the broker's principals and ACLs
 
 KAFKA_CLIENTS = ("init", "intake", "triage", "notifier")  # the compose services that connect to the broker
-SERVICE_GROUPS = {"intake": (intake.SUBMISSIONS_GROUP, intake.STATUS_GROUP), "triage": (triage.GROUP,),
+SERVICE_GROUPS = {"intake": (intake.SUBMISSIONS_GROUP, intake.FEEDBACK_GROUP, intake.STATUS_GROUP),
+                  "triage": (triage.GROUP,),
                   "notifier": (notifier.GROUP,)}
 # What each consumer group reads (its ConsumerSpec in the service's build()).
-CONSUMES = {intake.SUBMISSIONS_GROUP: (topics.SUBMISSIONS,), intake.STATUS_GROUP: intake._STATUS_TOPICS,
+CONSUMES = {intake.SUBMISSIONS_GROUP: (topics.SUBMISSIONS,), intake.FEEDBACK_GROUP: (topics.FEEDBACK,),
+            intake.STATUS_GROUP: intake._STATUS_TOPICS,
             triage.GROUP: (topics.RECEIVED,), notifier.GROUP: (topics.ROUTED, topics.CASE_UPDATED)}
 GROUP_OPERATIONS = {"Read", "Describe", "Delete"}
 
@@ -186,10 +188,10 @@ def expected_grants(partners: list[str]) -> set[tuple[str, str, str, str, str]]:
         expected |= {(service, "Write", "topic", t, "literal") for t in writes}
         expected |= {(service, "Read", "topic", t, "literal") for t in reads}
         expected |= {(service, "Read", "group", g, "literal") for g in groups}
-    submissions = [t.name for t in topics.ALL if t.producer == "partners"]
-    assert submissions == [topics.SUBMISSIONS.name]
+    from_partners = [t.name for t in topics.ALL if t.producer == "partners"]
+    assert from_partners == [t.name for t in topics.FROM_PARTNERS]
     for partner in partners:
-        expected |= {(partner, op, "topic", topics.SUBMISSIONS.name, "literal") for op in ("Write", "Describe")}
+        expected |= {(partner, op, "topic", t, "literal") for op in ("Write", "Describe") for t in from_partners}
         expected |= {(partner, op, "topic", topics.REJECTED.name, "literal") for op in ("Read", "Describe")}
         expected.add((partner, "Read", "group", partner, "prefixed"))  # consumer groups named after itself
     return expected

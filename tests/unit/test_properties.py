@@ -18,7 +18,7 @@ from pydantic import BaseModel, ValidationError
 
 from schemas import envelope, topics
 from schemas.countries import ISO_3166_1_ALPHA_2
-from schemas.models import PartnerSubmission, TriageDecision, Urgency
+from schemas.models import PartnerCaseStep, PartnerSubmission, StepOutcome, StepType, TriageDecision, Urgency
 from services.common import directory as partner_directory
 from services.common.settings import REPO_ROOT
 from services.common.shield import conflict
@@ -329,7 +329,23 @@ def instants(value):
     return value
 
 
-EVENTS = {t.name: (submission_strategy() if t.model is PartnerSubmission else model_strategy(t.model))
+def feedback_strategy():
+    """A partner's lifecycle step, from plausible values, kept when the model accepts them."""
+    def build(data):
+        try:
+            return PartnerCaseStep.model_validate(data)
+        except ValidationError:
+            return None
+    data = st.fixed_dictionaries(
+        {"case_ref": st.from_regex(r"GRV-[0-9A-Z]{12}", fullmatch=True),
+         "type": st.sampled_from(list(get_args(StepType)))},
+        optional={"reason": st.text(max_size=30), "outcome": st.sampled_from(list(get_args(StepOutcome))),
+                  "note": st.text(max_size=30), "at": DATETIMES})
+    return data.map(build).filter(lambda s: s is not None)
+
+
+PARTNER_EVENTS = {PartnerSubmission: submission_strategy, PartnerCaseStep: feedback_strategy}
+EVENTS = {t.name: PARTNER_EVENTS[t.model]() if t.model in PARTNER_EVENTS else model_strategy(t.model)
           for t in topics.ALL}
 ENVELOPE_JUNK = st.one_of(
     st.binary(max_size=300),
