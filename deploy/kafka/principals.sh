@@ -7,7 +7,7 @@
 # The same two commands give a real partner its credentials (README, "Partners on Kafka").
 set -eu
 : "${KAFKA_ADMIN_PASSWORD:?}" "${KAFKA_PASSWORD_INIT:?}" "${KAFKA_PASSWORD_INTAKE:?}" "${KAFKA_PASSWORD_TRIAGE:?}"
-: "${KAFKA_PASSWORD_NOTIFIER:?}"
+: "${KAFKA_PASSWORD_NOTIFIER:?}" "${KAFKA_PASSWORD_DASHBOARD:?}"
 BIN=${KAFKA_BIN:-/opt/kafka/bin}
 BOOTSTRAP=${KAFKA_BOOTSTRAP:-kafka:9092}
 PARTNERS_FILE=${PARTNERS_FILE:-/deploy/partners.yaml}
@@ -37,17 +37,19 @@ each() {  # each FLAG NAME...: "FLAG NAME" for every NAME (names hold no spaces)
 # Every topic the pipeline creates: the registry, and each consumer group's dead-letter topic.
 TOPICS="grievance.submissions grievance.received grievance.rejected grievance.triaged case.routed
   notification.delivered notification.failed directory.changed consent.changed operator.alerts case.updated
-  case.sla_breached case.feedback intake-submissions.dlq intake-feedback.dlq intake-status.dlq triage.dlq notifier.dlq"
+  case.sla_breached case.feedback intake-submissions.dlq intake-feedback.dlq intake-status.dlq triage.dlq notifier.dlq
+  dashboard.dlq"
 
 user init "$KAFKA_PASSWORD_INIT"
 user intake "$KAFKA_PASSWORD_INTAKE"
 user triage "$KAFKA_PASSWORD_TRIAGE"
 user notifier "$KAFKA_PASSWORD_NOTIFIER"
+user dashboard "$KAFKA_PASSWORD_DASHBOARD"
 
 # `grievance topics` (init) creates them; each service describes them all to notice a broker that lost
 # one, and creates it again (README, Guarantees). Creating a topic is not writing to it.
 # shellcheck disable=SC2046,SC2086  # word splitting is the point: names hold no spaces
-allow $(each --allow-principal User:init User:intake User:triage User:notifier) \
+allow $(each --allow-principal User:init User:intake User:triage User:notifier User:dashboard) \
   --operation Create --operation Describe $(each --topic $TOPICS)
 
 # intake: reads partners' submissions and the case events it keeps the status of; writes what it
@@ -72,6 +74,19 @@ allow --allow-principal User:notifier --operation Read $(each --topic case.route
 # shellcheck disable=SC2046
 allow --allow-principal User:notifier --operation Write $(each --topic notification.delivered \
   notification.failed case.sla_breached operator.alerts notifier.dlq)
+
+# dashboard: its projector reads every case topic, its dead-letter reader every <group>.dlq; it writes the
+# alerts and dead letters of its projector, and requeues a dead letter onto the topic it came from (any topic
+# a consumer group reads), unchanged: its consumers still check the original producer's signature.
+# shellcheck disable=SC2046
+allow --allow-principal User:dashboard --operation Read $(each --topic grievance.received grievance.triaged \
+  case.routed notification.delivered notification.failed case.updated case.sla_breached operator.alerts \
+  intake-submissions.dlq intake-feedback.dlq intake-status.dlq triage.dlq notifier.dlq dashboard.dlq) \
+  $(each --group dashboard dashboard-dlq)
+# shellcheck disable=SC2046
+allow --allow-principal User:dashboard --operation Write $(each --topic operator.alerts dashboard.dlq \
+  grievance.submissions case.feedback grievance.received grievance.triaged case.routed notification.delivered \
+  notification.failed case.updated case.sla_breached)
 
 # Partners: each writes submissions (intake files only those signed with its own secret, so writing
 # under another partner's key gets it nothing) and reads rejections, in consumer groups named after itself.

@@ -1,5 +1,6 @@
 """docker-compose.yml cannot run here (no Docker engine), so its wiring is checked against the code."""
 
+import base64
 import itertools
 import json
 import os
@@ -15,17 +16,21 @@ import yaml
 
 from schemas import topics
 from services.cli import BUILDERS, parser
-from services.common import directory
+from services.common import directory, event_auth
 from services.common.kafka import client_security
 from services.common.settings import ENV_NAMES, Settings
+from services.dashboard import dlq_reader, projection, projector
+from services.devtools.stack import CONSUMER_GROUPS
 from services.intake import service as intake
 from services.notifier import service as notifier
 from services.triage import service as triage
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
-APP_SERVICES = {"intake", "triage", "notifier", "inbox"}
-KNOWN_ENV = {ENV_NAMES.get(f.name, f.name.upper()) for f in fields(Settings)} | {"DEMO_INBOX_URL"}
+APP_SERVICES = {"intake", "triage", "notifier", "dashboard", "inbox"}
+# Settings, and the two demo-inbox names read outside them: the directory's webhook URLs (config/partners.yaml)
+# and the inbox's mail server (services/cli.py, cmd_inbox).
+KNOWN_ENV = {ENV_NAMES.get(f.name, f.name.upper()) for f in fields(Settings)} | {"DEMO_INBOX_URL", "DEMO_SMTP_PORT"}
 
 
 def test_every_service_is_there_with_a_healthcheck():
@@ -83,6 +88,33 @@ def test_the_image_builds_from_the_dockerfile():
         assert f"COPY {path} {path}" in dockerfile
 
 
+def test_the_notifier_mails_the_demo_inbox():
+    """E-mail partners' cases go to the inbox's SMTP server, on the port the inbox listens on."""
+    notifier, inbox = (COMPOSE["services"][name]["environment"] for name in ("notifier", "inbox"))
+    assert (notifier["SMTP_HOST"], notifier["SMTP_PORT"]) == ("inbox", inbox["DEMO_SMTP_PORT"])
+    settings = Settings.from_env({k: with_defaults(v) for k, v in notifier.items()})
+    assert settings.smtp_tls == "none" and settings.smtp_port == int(inbox["DEMO_SMTP_PORT"])
+    assert "@" in settings.smtp_from
+
+
+def test_each_signing_key_is_the_one_its_public_key_in_the_shared_list_verifies():
+    env = {name: {k: with_defaults(v) for k, v in COMPOSE["services"][name]["environment"].items()}
+           for name in event_auth.SERVICES}
+    public = event_auth.parse_public_keys(env["intake"]["GRIEVANCE_EVENT_KEYS"])
+    assert set(public) == set(event_auth.SERVICES)
+    for name in event_auth.SERVICES:
+        assert env[name]["GRIEVANCE_EVENT_KEYS"] == env["intake"]["GRIEVANCE_EVENT_KEYS"]
+        assert public_key_of(env[name]["GRIEVANCE_SIGNING_KEY"]) in public[name], name
+
+
+def public_key_of(private_b64: str) -> str:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+    key = Ed25519PrivateKey.from_private_bytes(base64.b64decode(private_b64))
+    return base64.b64encode(key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)).decode()
+
+
 @pytest.mark.skipif(shutil.which("docker-compose") is None, reason="docker-compose is not installed")
 def test_compose_tool_validates_the_file():
     result = subprocess.run(["docker-compose", "config", "-q"], cwd=ROOT, capture_output=True, text=True)
@@ -91,14 +123,22 @@ def test_compose_tool_validates_the_file():
 
 # ------------------------------------------------------------------ the broker's principals and ACLs
 
-KAFKA_CLIENTS = ("init", "intake", "triage", "notifier")  # the compose services that connect to the broker
+KAFKA_CLIENTS = ("init", "intake", "triage", "notifier", "dashboard")  # the compose services on the broker
 SERVICE_GROUPS = {"intake": (intake.SUBMISSIONS_GROUP, intake.FEEDBACK_GROUP, intake.STATUS_GROUP),
                   "triage": (triage.GROUP,),
-                  "notifier": (notifier.GROUP,)}
-# What each consumer group reads (its ConsumerSpec in the service's build()).
-CONSUMES = {intake.SUBMISSIONS_GROUP: (topics.SUBMISSIONS,), intake.FEEDBACK_GROUP: (topics.FEEDBACK,),
-            intake.STATUS_GROUP: intake._STATUS_TOPICS,
-            triage.GROUP: (topics.RECEIVED,), notifier.GROUP: (topics.ROUTED, topics.CASE_UPDATED)}
+                  "notifier": (notifier.GROUP,),
+                  "dashboard": (projector.GROUP, dlq_reader.GROUP)}
+# What each consumer group reads (its ConsumerSpec in the service's build(); the dashboard's dead-letter reader
+# is a thread of its own).
+CONSUMES = {intake.SUBMISSIONS_GROUP: (topics.SUBMISSIONS.name,), intake.FEEDBACK_GROUP: (topics.FEEDBACK.name,),
+            intake.STATUS_GROUP: tuple(t.name for t in intake._STATUS_TOPICS),
+            triage.GROUP: (topics.RECEIVED.name,), notifier.GROUP: (topics.ROUTED.name, topics.CASE_UPDATED.name),
+            projector.GROUP: tuple(projection.TOPICS), dlq_reader.GROUP: tuple(dlq_reader.dlq_topics())}
+# The groups of the services' consumer loops: each sets bad records aside on its `<group>.dlq`, which
+# `grievance topics` creates (CONSUMER_GROUPS) and the dashboard reads and requeues from.
+DEAD_LETTERING = (*topics.CONSUMER_GROUPS, projector.GROUP)
+# A requeued dead letter goes back, unchanged and still signed by its producer, to the topic it came from.
+REQUEUED = {t for g in DEAD_LETTERING for t in CONSUMES[g]}
 GROUP_OPERATIONS = {"Read", "Describe", "Delete"}
 
 
@@ -176,15 +216,18 @@ def grants_and_users(calls: list[list[str]]) -> tuple[set[tuple[str, str, str, s
 
 def expected_grants(partners: list[str]) -> set[tuple[str, str, str, str, str]]:
     """From the topic registry: who produces each topic; from the services: who reads what."""
-    assert set(CONSUMES) == set(topics.CONSUMER_GROUPS) == {g for gs in SERVICE_GROUPS.values() for g in gs}
-    every_topic = {t.name for t in topics.ALL} | {topics.dlq(g) for g in topics.CONSUMER_GROUPS}
+    assert set(CONSUMES) == {g for gs in SERVICE_GROUPS.values() for g in gs} == {*DEAD_LETTERING, dlq_reader.GROUP}
+    assert set(CONSUMER_GROUPS) == set(DEAD_LETTERING)
+    assert set(CONSUMES[dlq_reader.GROUP]) == {topics.dlq(g) for g in DEAD_LETTERING}  # every dead letter
+    every_topic = {t.name for t in topics.ALL} | {topics.dlq(g) for g in CONSUMER_GROUPS}
     # Creating and describing every topic: `grievance topics`, and each service's broker watch and repair.
     expected = {(p, op, "topic", t, "literal") for p in KAFKA_CLIENTS for op in ("Create", "Describe")
                 for t in every_topic}
     for service, groups in SERVICE_GROUPS.items():
         writes = {t.name for t in topics.ALL if t.producer in (service, "every service")}
-        writes |= {topics.dlq(g) for g in groups}
-        reads = {t.name for g in groups for t in CONSUMES[g]}
+        writes |= {topics.dlq(g) for g in groups if g in DEAD_LETTERING}
+        writes |= REQUEUED if service == "dashboard" else set()
+        reads = {t for g in groups for t in CONSUMES[g]}
         expected |= {(service, "Write", "topic", t, "literal") for t in writes}
         expected |= {(service, "Read", "topic", t, "literal") for t in reads}
         expected |= {(service, "Read", "group", g, "literal") for g in groups}
@@ -204,11 +247,13 @@ def test_acls_let_each_principal_do_only_what_the_code_does(provisioned):
     expected = expected_grants(partners)
     # A topic, producer or consumer group added in the code needs its line in deploy/kafka/principals.sh.
     assert (sorted(expected - grants), sorted(grants - expected)) == ([], []), "(missing grants, extra grants)"
-    # Nobody but the producer the registry names writes a topic between services.
+    # Nobody but the producer the registry names writes a topic between services, and the dashboard, which
+    # puts dead letters back where they came from (their consumers check the producer's signature).
     for topic in topics.ALL:
         writers = {p for p, op, kind, name, _ in grants if op == "Write" and name == topic.name}
-        assert writers == ({"intake", "triage", "notifier"} if topic.producer == "every service" else
-                           set(partners) if topic.producer == "partners" else {topic.producer}), topic.name
+        producers = (set(event_auth.SERVICES) if topic.producer == "every service" else
+                     set(partners) if topic.producer == "partners" else {topic.producer})
+        assert writers == producers | ({"dashboard"} if topic.name in REQUEUED else set()), topic.name
 
 
 def test_each_service_logs_in_as_its_own_principal_with_the_password_kafka_init_gave_it(provisioned):
