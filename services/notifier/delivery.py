@@ -31,6 +31,7 @@ from schemas.internal import ContactRequest, ContactsAnswer, ContactsRequest
 from schemas.models import NotificationDelivered, NotificationFailed, OperatorAlert, Urgency
 from services.common import db, signing
 from services.common import logging as log
+from services.common.clock import real_time
 from services.common.directory import Directory
 from services.common.errors import is_transient, safe_text
 from services.common.health import LoopHealth
@@ -73,9 +74,11 @@ def policy_for(settings: Settings) -> retry.Policy:
 
 class DeliveryWorker(threading.Thread):
     def __init__(self, settings: Settings, directory: Callable[[], Directory], stop: threading.Event,
-                 on_commit=lambda: None, policy: retry.Policy | None = None, mailer: Mailer | None = None):
+                 on_commit=lambda: None, policy: retry.Policy | None = None, mailer: Mailer | None = None,
+                 clock: Callable[[], datetime] = real_time):
         super().__init__(name="notifier-delivery", daemon=True)
         self.settings, self.directory, self.stop, self.on_commit = settings, directory, stop, on_commit
+        self.clock = clock  # every due time, backoff, lease, horizon and breaker cool-down is read from it
         self.policy = policy or policy_for(settings)
         self.mailer = mailer or Mailer(SmtpConfig.from_settings(settings))
         self.templates = email_message.load(settings.config_dir / "email")
@@ -153,20 +156,21 @@ class DeliveryWorker(threading.Thread):
         return bool(recorded or claimed)
 
     def claim(self, conn: db.Connection, limit: int) -> list[Claimed]:
-        now = time.monotonic()
+        at = self.clock()
+        now = at.timestamp()
 
         def pick(rows: list[tuple[int, str]]) -> list[int]:
             return retry.pick(rows, {p: self.breakers.room(p, now) for _, p in rows}, limit)
         with db.transaction(conn) as cur:
             return store.claim(cur, self.worker_id, self.breakers.blocked(now), self._sending, limit,
-                               self.policy.lease_s, pick)
+                               self.policy.lease_s, pick, at)
 
     def expire(self, conn: db.Connection) -> int:
         """Deliveries whose horizon passed while nothing could be tried (their partner's circuit open)."""
         self._swept = time.monotonic()
-        now = datetime.now(UTC)
+        now = self.clock()
         with db.transaction(conn) as cur:
-            rows = store.expire(cur)
+            rows = store.expire(cur, now)
             messages = []
             for id, case_ref, recipient, attempts, urgency, redeliveries, last_error in rows:
                 c = Claimed(id, case_ref, recipient, {}, attempts, 0, urgency, None, redeliveries)
@@ -204,7 +208,7 @@ class DeliveryWorker(threading.Thread):
             done = list(self._done)
         if not done:
             return 0
-        now = datetime.now(UTC)
+        now = self.clock()
         finished, ok, failed, deferred, messages = [], [], [], [], {}
         for c, o in done:
             if o.defer_s is not None:
@@ -234,7 +238,7 @@ class DeliveryWorker(threading.Thread):
             enqueue(cur, SOURCE, out)
         with self._done_lock:
             del self._done[:len(done)]
-        mono = time.monotonic()
+        mono = now.timestamp()  # the breaker's cool-downs run on the same clock as the retries
         for c, o in done:
             self.in_flight -= 1
             self._sending.discard(c.id)

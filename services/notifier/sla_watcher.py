@@ -12,12 +12,13 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 
 from schemas import envelope, topics
 from schemas.models import CaseRouted, CaseSlaBreached, OperatorAlert, Recipient, Sla, Urgency
 from services.common import db
 from services.common import logging as log
+from services.common.clock import real_time
 from services.common.directory import Directory
 from services.common.errors import is_transient, safe_text
 from services.common.health import LoopHealth
@@ -29,10 +30,6 @@ from services.notifier.sla_clocks import clock_rows
 from services.notifier.sla_store import Due
 
 SOURCE = "notifier"
-
-
-def real_time() -> datetime:
-    return datetime.now(UTC)
 
 
 class SlaWatcher(threading.Thread):

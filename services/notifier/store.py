@@ -27,23 +27,23 @@ class Claimed:
 
 
 def claim(cur: db.Cursor, worker: str, blocked: list[str], sending: set[int], limit: int,
-          lease_s: float, pick) -> list[Claimed]:
+          lease_s: float, pick, now: datetime) -> list[Claimed]:
     """Lease up to `limit` due deliveries in claim order, skipping blocked partners and keeping within each
     partner's room (`pick`); starts an attempt for each (its number is counted now, before the send)."""
     cur.execute(
-        "SELECT id, recipient FROM notifier.deliveries WHERE status = 'pending' AND next_attempt_at <= now()"
-        " AND (lease_until IS NULL OR lease_until <= now()) AND NOT (recipient = ANY(%s::text[]))"
-        " AND NOT (id = ANY(%s::bigint[]))"
-        " ORDER BY priority, deliver_by NULLS LAST, next_attempt_at, id LIMIT %s FOR UPDATE SKIP LOCKED",
-        (blocked, sorted(sending), limit * 4))
+        "SELECT id, recipient FROM notifier.deliveries WHERE status = 'pending' AND next_attempt_at <= %(now)s"
+        " AND (lease_until IS NULL OR lease_until <= %(now)s) AND NOT (recipient = ANY(%(blocked)s::text[]))"
+        " AND NOT (id = ANY(%(sending)s::bigint[]))"
+        " ORDER BY priority, deliver_by NULLS LAST, next_attempt_at, id LIMIT %(limit)s FOR UPDATE SKIP LOCKED",
+        {"now": now, "blocked": blocked, "sending": sorted(sending), "limit": limit * 4})
     ids = pick(cur.fetchall())
     if not ids:
         return []
     cur.execute(
-        "UPDATE notifier.deliveries SET lease_until = now() + make_interval(secs => %s), claimed_by = %s,"
+        "UPDATE notifier.deliveries SET lease_until = %s + make_interval(secs => %s), claimed_by = %s,"
         " attempts = attempts + 1, drive_attempts = drive_attempts + 1 WHERE id = ANY(%s)"
         " RETURNING id, case_ref, recipient, payload, attempts, drive_attempts, urgency, give_up_at, redeliveries",
-        (lease_s, worker, ids))
+        (now, lease_s, worker, ids))
     claimed = [Claimed(*row) for row in cur.fetchall()]
     # An attempt left open by a notifier that died mid-send is closed as such.
     cur.execute("UPDATE notifier.attempts SET error = %s, finished_at = now() WHERE delivery_id = ANY(%s)"
@@ -141,12 +141,12 @@ def dead(cur: db.Cursor, limit: int = 500) -> list[dict]:
     return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
 
 
-def expire(cur: db.Cursor, limit: int = 500) -> list[tuple]:
+def expire(cur: db.Cursor, now: datetime, limit: int = 500) -> list[tuple]:
     """Dead-letter pending deliveries whose horizon has passed without an attempt to find out (their
     partner's circuit stayed open): (id, case_ref, recipient, attempts, urgency, redeliveries, last_error)."""
     cur.execute(
-        "UPDATE notifier.deliveries SET status = 'failed', failed_at = now(), lease_until = NULL, claimed_by = NULL"
-        " WHERE id IN (SELECT id FROM notifier.deliveries WHERE status = 'pending' AND give_up_at < now()"
-        " AND (lease_until IS NULL OR lease_until <= now()) LIMIT %s FOR UPDATE SKIP LOCKED)"
-        " RETURNING id, case_ref, recipient, attempts, urgency, redeliveries, last_error", (limit,))
+        "UPDATE notifier.deliveries SET status = 'failed', failed_at = %(now)s, lease_until = NULL, claimed_by = NULL"
+        " WHERE id IN (SELECT id FROM notifier.deliveries WHERE status = 'pending' AND give_up_at < %(now)s"
+        " AND (lease_until IS NULL OR lease_until <= %(now)s) LIMIT %(limit)s FOR UPDATE SKIP LOCKED)"
+        " RETURNING id, case_ref, recipient, attempts, urgency, redeliveries, last_error", {"now": now, "limit": limit})
     return cur.fetchall()
