@@ -35,7 +35,7 @@ from psycopg2.extras import Json
 from schemas import envelope, topics
 from schemas.envelope import Headers, Message, header
 from schemas.models import OperatorAlert, Urgency
-from services.common import db
+from services.common import db, metrics
 from services.common import logging as log
 from services.common.errors import is_record_fault, is_transient, safe_text
 from services.common.event_auth import EventVerifier, UnsignedEvent
@@ -241,6 +241,7 @@ class ConsumerLoop(threading.Thread):
         return None, None
 
     def _process(self, conn: db.Connection, consumer, batch) -> None:
+        started = time.perf_counter()
         records = [
             Incoming(r.topic, r.partition, r.offset, r.key, r.value, [(k, v) for k, v in r.headers or ()])
             for recs in batch.values() for r in recs
@@ -256,6 +257,9 @@ class ConsumerLoop(threading.Thread):
             for tp, recs in batch.items()
         })
         self.processed += len(records)
+        for rec in records:
+            metrics.CONSUMED.labels(self.schema, self.group, rec.topic).inc()
+        metrics.BATCH_SECONDS.labels(self.schema, self.group).observe(time.perf_counter() - started)
         self.on_commit()
 
     def _transact(self, conn: db.Connection, records: list[Incoming], *, careful: bool) -> None:
@@ -296,6 +300,7 @@ class ConsumerLoop(threading.Thread):
 
     def _duplicate(self, rec: Incoming) -> None:
         self.duplicates += 1
+        metrics.DUPLICATES.labels(self.schema, self.group, rec.topic).inc()
         self.logger.info("duplicate_dropped", reason="event already processed by this group", topic=rec.topic,
                          partition=rec.partition, offset=rec.offset, event_id=safe_text(rec.event_id, 200))
 
@@ -336,6 +341,7 @@ class ConsumerLoop(threading.Thread):
         from services.common.vault import clear_error, optional
 
         self.dead_lettered += 1
+        metrics.DEAD_LETTERS.labels(self.schema, self.group, rec.topic, type(exc).__name__).inc()
         self.logger.warning("dead_lettered", topic=rec.topic, partition=rec.partition, offset=rec.offset,
                             event_id=safe_text(rec.event_id, 200), error_class=type(exc).__name__,
                             error=clear_error(exc, 500))

@@ -23,7 +23,7 @@ import psycopg2.extras
 from psycopg2.extras import Json
 
 from schemas.envelope import Headers, Message
-from services.common import db
+from services.common import db, metrics
 from services.common import logging as log
 from services.common.errors import is_transient, safe_text
 from services.common.event_auth import EventSigner, allowed_producers
@@ -144,6 +144,8 @@ class OutboxRelay(threading.Thread):
             cur.execute(f"UPDATE {self.schema}.outbox SET published_at = now() WHERE id = ANY(%s)",  # noqa: S608 - schema from code
                         ([r[0] for r in rows],))
         self.published += len(rows)
+        for _, topic, *_ in rows:
+            metrics.PUBLISHED.labels(self.schema, topic).inc()
         return len(rows)
 
     def _load_topic_ids(self, conn: db.Connection) -> dict[str, str | None]:

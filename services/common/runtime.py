@@ -23,11 +23,12 @@ from datetime import UTC, datetime
 
 import uvicorn
 from fastapi import APIRouter, FastAPI
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from schemas import envelope, topics
 from schemas.models import OperatorAlert, Urgency
-from services.common import db
+from services.common import db, metrics
 from services.common import logging as log
 from services.common.consumer import ConsumerLoop, Handler
 from services.common.event_auth import EventSigner, EventVerifier, parse_public_keys
@@ -140,6 +141,19 @@ class Service:
             ok = all(checks.values())
             return JSONResponse({"ready": ok, "checks": checks, "loops": self.loop_reports()},
                                 status_code=200 if ok else 503)
+
+        @app.get("/metrics", tags=["health"], include_in_schema=False)
+        def prometheus() -> Response:
+            """Prometheus text format: services/common/metrics.py names what is exported."""
+            with contextlib.suppress(Exception):  # the database down: the backlog keeps its last value
+                conn = db.connect(self.settings.database_url, retries=1)
+                try:
+                    with db.transaction(conn) as cur:
+                        cur.execute(f"SELECT count(*) FROM {self.name}.outbox WHERE published_at IS NULL")  # noqa: S608 - schema from code
+                        metrics.OUTBOX_BACKLOG.labels(self.name).set(cur.fetchone()[0])
+                finally:
+                    conn.close()
+            return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
         for router in self.routers:
             app.include_router(router)

@@ -29,7 +29,7 @@ import httpx
 from schemas import envelope, topics
 from schemas.internal import ContactRequest, ContactsAnswer, ContactsRequest
 from schemas.models import NotificationDelivered, NotificationFailed, OperatorAlert, Urgency
-from services.common import db, signing
+from services.common import db, metrics, signing
 from services.common import logging as log
 from services.common.clock import real_time
 from services.common.directory import Directory
@@ -239,6 +239,13 @@ class DeliveryWorker(threading.Thread):
         with self._done_lock:
             del self._done[:len(done)]
         mono = now.timestamp()  # the breaker's cool-downs run on the same clock as the retries
+        for c, o in done:
+            channel = o.channel or "webhook"
+            outcome = ("deferred" if o.defer_s is not None and c.id not in failures else "delivered" if o.ok
+                       else "dead_lettered" if c.id in failures and messages[c.id][2] is None else "failed")
+            metrics.DELIVERIES.labels(channel, outcome).inc()
+            if o.status_code is not None or o.error:
+                metrics.DELIVERY_SECONDS.labels(channel).observe(o.duration_ms / 1000)
         for c, o in done:
             self.in_flight -= 1
             self._sending.discard(c.id)
