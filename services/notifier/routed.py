@@ -11,15 +11,20 @@ from psycopg2.extras import Json
 from schemas import envelope
 from schemas.models import CaseRouted, Recipient
 from services.common import db
+from services.common.directory import Directory
 from services.notifier import retry
+from services.notifier.channel import channel_for
 from services.notifier.payload import webhook_body
 
 
-def delivery_row(event: CaseRouted, recipient: Recipient, deliver_by: datetime, horizon_s: float) -> tuple:
-    """A pending delivery with the case's urgency, its deadline (the claim's order) and its retry horizon."""
+def delivery_row(event: CaseRouted, recipient: Recipient, deliver_by: datetime, horizon_s: float,
+                 directory: Directory) -> tuple:
+    """A pending delivery with the case's urgency, its deadline (the claim's order), its retry horizon and
+    the channel its partner is reached by now (re-read at each send: the directory may change)."""
     delivery_id = "dlv_" + envelope.event_id("delivery", event.case_ref, recipient.partner_id)
     urgency = event.case.urgency.value
-    return (event.case_ref, recipient.partner_id, "webhook", Json(webhook_body(event, recipient, delivery_id)),
+    channel = channel_for(directory.get(recipient.partner_id)) or "webhook"
+    return (event.case_ref, recipient.partner_id, channel, Json(webhook_body(event, recipient, delivery_id)),
             urgency, retry.priority(urgency), deliver_by, horizon_s)
 
 

@@ -21,15 +21,17 @@ from services.notifier.sla_watcher import SlaWatcher
 GROUP = "notifier"
 
 
-def routed_handler_for(policy: retry.Policy) -> Callable[[db.Cursor, list[Incoming]], list[envelope.Message]]:
+def routed_handler_for(policy: retry.Policy, partners: Callable[[], Directory]
+                       ) -> Callable[[db.Cursor, list[Incoming]], list[envelope.Message]]:
     def routed_handler(cur: db.Cursor, records: list[Incoming]) -> list[envelope.Message]:
         """One pending delivery per (case, recipient), with the case's urgency and delivery deadline (the
         claim's order) and its retry horizon; the delivery worker sends them."""
-        rows = []
+        rows, directory = [], partners()
         for rec in records:
             event = envelope.decode(topics.ROUTED, rec.value or b"")
             horizon_s = policy.for_urgency(event.case.urgency.value).horizon_s
-            rows += [routed.delivery_row(event, r, event.case.sla.deliver_by, horizon_s) for r in event.recipients]
+            rows += [routed.delivery_row(event, r, event.case.sla.deliver_by, horizon_s, directory)
+                     for r in event.recipients]
         created = routed.create(cur, rows)
         for case_ref, recipient in {r[:2] for r in rows} - created:
             log.get().info("duplicate_dropped", reason="delivery already exists", case_ref=case_ref,
@@ -40,7 +42,7 @@ def routed_handler_for(policy: retry.Policy) -> Callable[[db.Cursor, list[Incomi
 
 def handler_for(policy: retry.Policy, sla: SlaPolicy, partners: Callable[[], Directory]):
     """case.routed → deliveries and the primary's SLA clocks; case.updated → the holder's clocks."""
-    deliveries = routed_handler_for(policy)
+    deliveries = routed_handler_for(policy, partners)
 
     def handle(cur: db.Cursor, records: list[Incoming]) -> list[envelope.Message]:
         cases = [r for r in records if r.topic == topics.ROUTED.name]

@@ -111,7 +111,7 @@ class SlaWatcher(threading.Thread):
         event = event.model_copy(update={"case": event.case.model_copy(update={"sla": Sla(
             deliver_by=due["delivery"], acknowledge_by=due["acknowledgement"])})})
         horizon_s = self.delivery_policy.for_urgency(d.urgency).horizon_s
-        return [routed.delivery_row(event, to, due["delivery"], horizon_s)], clocks
+        return [routed.delivery_row(event, to, due["delivery"], horizon_s, directory)], clocks
 
     def breach_events(self, d: Due, to: str | None, alert: bool, now: datetime) -> list[envelope.Message]:
         self.logger.warning("sla_breached", case_ref=d.case_ref, recipient=d.recipient, clock=d.clock,

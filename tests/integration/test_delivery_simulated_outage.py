@@ -122,7 +122,7 @@ def test_a_receiver_down_for_an_hour_of_simulated_time_gets_each_delivery_once(d
     cases = [case(Urgency.critical, clock()) for _ in range(3)] + [case(Urgency.low, clock()) for _ in range(3)]
     with db.transaction(conn) as cur:
         cur.execute("DELETE FROM notifier.deliveries WHERE recipient = 'outage-partner'")
-        routed.create(cur, [routed.delivery_row(c, c.recipients[0], c.case.sla.deliver_by, 7 * 86400)
+        routed.create(cur, [routed.delivery_row(c, c.recipients[0], c.case.sla.deliver_by, 7 * 86400, directory)
                             for c in cases])
     stop = threading.Event()
     worker = DeliveryWorker(settings, lambda: directory, stop, policy=policy, clock=clock)
