@@ -28,6 +28,9 @@ from services.triage import service as triage
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
 APP_SERVICES = {"intake", "triage", "notifier", "dashboard", "inbox"}
+# Only under `--profile monitoring`: third-party images with their own config, not the app (checked in
+# tests/unit/test_grafana_dashboard.py).
+MONITORING_SERVICES = {"prometheus", "grafana"}
 # Settings, and the two demo-inbox names read outside them: the directory's webhook URLs (config/partners.yaml)
 # and the inbox's mail server (services/cli.py, cmd_inbox).
 KNOWN_ENV = {ENV_NAMES.get(f.name, f.name.upper()) for f in fields(Settings)} | {"DEMO_INBOX_URL", "DEMO_SMTP_PORT"}
@@ -35,10 +38,13 @@ KNOWN_ENV = {ENV_NAMES.get(f.name, f.name.upper()) for f in fields(Settings)} | 
 
 def test_every_service_is_there_with_a_healthcheck():
     services = COMPOSE["services"]
-    assert set(services) == {"kafka", "kafka-init", "postgres", "init", *APP_SERVICES}
+    assert set(services) == {"kafka", "kafka-init", "postgres", "init", *APP_SERVICES, *MONITORING_SERVICES}
     assert set(BUILDERS) <= set(services)
     for name in ("kafka", "postgres", *APP_SERVICES):
         assert services[name].get("healthcheck"), name
+    for name in MONITORING_SERVICES:  # never started by a plain `docker compose up`
+        assert services[name]["profiles"] == ["monitoring"], name
+    assert all("profiles" not in services[name] for name in set(services) - MONITORING_SERVICES)
     assert "KRaft" in (ROOT / "docker-compose.yml").read_text()
     assert broker_properties()["process.roles"] == "broker,controller"
 
