@@ -24,8 +24,8 @@ from pydantic import TypeAdapter
 
 from schemas.models import Evidence, TriageDecision, Urgency
 from services.triage.language import LanguageDetector
-from services.triage.lexicon import MARKER, MARKERS_FILE, Hit, Lexicon
-from services.triage.text import fold, nfc
+from services.triage.lexicon import FILLERS_FILE, MARKER, MARKERS_FILE, Hit, Lexicon
+from services.triage.text import fold, prepare
 
 _EVIDENCE = TypeAdapter(list[Evidence])
 _QUESTION = re.compile(r"[?？؟]")
@@ -93,7 +93,8 @@ class Ruleset:
             uncovered=Urgency(policy["uncovered_language"]["urgency"]),
             minor_at_least=Urgency(policy["minor_involved"]["at_least"]),
             minor_with_harm=Urgency(policy["minor_involved"]["with_harm"]),
-            lexicon=Lexicon.load(directory / "lexicons", set(concepts), markers=directory / MARKERS_FILE),
+            lexicon=Lexicon.load(directory / "lexicons", set(concepts), markers=directory / MARKERS_FILE,
+                                 fillers=directory / FILLERS_FILE),
         )
 
 
@@ -114,14 +115,15 @@ class Classifier:
                  minor_involved: bool = False) -> TriageDecision:
         rules = self.rules
         given = text
-        # Matched on the NFC form; evidence offsets are the text's as given (intake sends NFC, a CLI user may not).
-        text, starts, ends = nfc(given)
+        # Matched on the NFC form without invisible characters and with emphatic letter runs cut short
+        # (text.prepare); evidence offsets are the text's as given (intake sends NFC, a CLI user may not).
+        text, starts, ends, emphatic = prepare(given)
 
         def span(h: Hit) -> tuple[int, int]:
             return (h.start, h.end) if starts is None or ends is None else (starts[h.start], ends[h.end])
 
         folded = fold(text)
-        hits = rules.lexicon.find(folded)
+        hits = rules.lexicon.find(folded, emphatic)
         votes: dict[str, int] = {}
         markers: dict[str, int] = {}
         for h in hits:

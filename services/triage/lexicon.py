@@ -9,6 +9,7 @@ written on to the word) match anywhere.
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,10 +18,11 @@ from typing import NamedTuple
 import ahocorasick
 import yaml
 
-from services.triage.text import fold
+from services.triage.text import fold, strip_invisible
 
 MARKER = "marker"  # a word that tells which language a text is in (language_markers.yaml), nothing else
 MARKERS_FILE = "language_markers.yaml"
+FILLERS_FILE = "fillers.yaml"
 LATIN, INDIC, OTHER = 0, 1, 2  # how a key's script bounds its matches
 CUE_KINDS = ("negation", "negation_after", "hypothetical", "reported", "resolved", "boundary")
 GAP = " .. "
@@ -44,8 +46,17 @@ class Hit(NamedTuple):  # a tuple: texts make many of these, and tuples are the 
 
 
 class Lexicon:
-    def __init__(self, terms: list[Term]):
+    def __init__(self, terms: list[Term], fillers: dict[str, list[str]] | None = None):
         self.terms = terms
+        # Per language, a pattern for its fillers (with the spaces after them); `_any_filler` finds any of
+        # them, so a text with none costs one search.
+        # The reading without fillers is matched only with that language's terms of more than one word (in
+        # Thai, Khmer, Burmese: every term): a much smaller automaton, so a Tagalog "po" costs little.
+        self._fillers = [(language, pattern, Lexicon([t for t in terms if t.language == language and (
+                              len(t.parts) > 1 or " " in t.parts[0] or not _is_latin(t.parts[0][0]))]))
+                         for language, words in sorted((fillers or {}).items())
+                         if words and (pattern := _filler_pattern(words)) is not None]
+        self._any_filler = _filler_pattern([w for words in (fillers or {}).values() for w in words])
         self.languages = sorted({t.language for t in terms})
         # Per key: the terms it completes, split by whether the match may run on into a longer word
         # ("word*"). A gap term is looked at only when its last part matches, so a frequent first part
@@ -65,7 +76,8 @@ class Lexicon:
         self._automaton.make_automaton()
 
     @classmethod
-    def load(cls, directory: Path, concepts: set[str], markers: Path | None = None) -> Lexicon:
+    def load(cls, directory: Path, concepts: set[str], markers: Path | None = None,
+             fillers: Path | None = None) -> Lexicon:
         terms: list[Term] = []
         for path in sorted(directory.glob("*.yaml")):
             data = yaml.safe_load(path.read_text(encoding="utf-8"))
@@ -81,10 +93,52 @@ class Lexicon:
         if markers is not None and markers.exists():
             for language, words in (yaml.safe_load(markers.read_text(encoding="utf-8")) or {}).items():
                 terms.extend(_term(w, MARKER, language, is_cue=True) for w in words)
-        return cls(terms)
+        found: dict[str, list[str]] = {}
+        if fillers is not None and fillers.exists():
+            for language, words in (yaml.safe_load(fillers.read_text(encoding="utf-8")) or {}).items():
+                found[str(language)] = [str(w) for w in words or ()]
+        return cls(terms, found)
 
-    def find(self, folded: str) -> list[Hit]:
-        """Every term occurrence; Latin-script terms only on word boundaries (a "word*" may run on)."""
+    def find(self, folded: str, emphatic: tuple[int, ...] = ()) -> list[Hit]:
+        """Every term occurrence; Latin-script terms only on word boundaries (a "word*" may run on).
+
+        Also found: a term whose words are split by a filler of its language ("hindi pa po binabayaran"),
+        and one typed with a letter repeated for emphasis ("helppp", cut to "helpp" by `prepare`: `emphatic`
+        says where) read with that letter once. Those are found in a second reading of the text without the
+        fillers or the doubled letter, mapped back to the text's offsets; only the text with fillers or
+        emphasis pays for it."""
+        hits = self._scan(folded)
+        if not emphatic and (self._any_filler is None or self._any_filler.search(folded) is None):
+            return hits
+        known = set(hits)
+        if emphatic:
+            dropped = {i + 1 for i in emphatic}
+            src = [i for i in range(len(folded)) if i not in dropped]
+            # a span ending just before a dropped letter covers it ("help" is the evidence's "helppp")
+            self._add(self, hits, known, folded, src, lambda e: src[e] if e < len(src) else len(folded))
+        for _language, pattern, own in self._fillers:
+            if pattern.search(folded) is None:
+                continue
+            src = []
+            pos = 0
+            for m in pattern.finditer(folded):
+                src.extend(range(pos, m.start()))
+                pos = m.end()
+            src.extend(range(pos, len(folded)))
+            self._add(own, hits, known, folded, src, lambda e, src=src: src[e - 1] + 1)
+        return hits
+
+    @staticmethod
+    def _add(lexicon: Lexicon, hits: list[Hit], known: set[Hit], folded: str, src: list[int], end_at) -> None:
+        """`lexicon`'s hits in the reading `src` (the text's offsets it keeps) not already found, in the
+        text's offsets."""
+        for h in lexicon._scan("".join(folded[i] for i in src)):
+            mapped = Hit(h.term, src[h.start], end_at(h.end))
+            if mapped not in known:
+                known.add(mapped)
+                hits.append(mapped)
+
+    def _scan(self, folded: str) -> list[Hit]:
         hits: list[Hit] = []
         if self._automaton.kind == ahocorasick.EMPTY:  # no terms at all: nothing to find
             return hits
@@ -130,10 +184,22 @@ def _gap_starts(parts: tuple[str, ...], seen: dict[str, list[tuple[int, int]]], 
     return starts
 
 
+def _filler_pattern(words: list[str]) -> re.Pattern[str] | None:
+    """Fillers with the spaces after them; Latin-script ones as whole words only."""
+    folded = sorted({fold(strip_invisible(str(w).strip())) for w in words} - {""}, key=len, reverse=True)
+    if not folded:
+        return None
+    latin = [re.escape(w) for w in folded if _is_latin(w[0])]
+    alternatives = [re.escape(w) for w in folded if not _is_latin(w[0])]
+    if latin:
+        alternatives.insert(0, rf"\b(?:{'|'.join(latin)})\b")
+    return re.compile(rf"(?:{'|'.join(alternatives)})\s*")
+
+
 def _term(text: str, kind: str, language: str, *, is_cue: bool) -> Term:
     raw = str(text).strip()
     prefix = raw.endswith("*")
-    parts = tuple(fold(p.strip()) for p in raw.rstrip("*").split(GAP))
+    parts = tuple(fold(strip_invisible(p).strip()) for p in raw.rstrip("*").split(GAP))
     if not all(parts):
         raise ValueError(f"empty term in {language} lexicon: {text!r}")
     return Term(raw, kind, language, parts, prefix, is_cue)

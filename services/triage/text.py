@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from functools import cache
+from typing import NamedTuple
 
 
 def _fold_table() -> dict[int, str]:
@@ -90,3 +91,75 @@ def _composes_with_previous() -> frozenset[str]:
             if unicodedata.normalize("NFC", pair) == chr(cp):
                 found.add(pair[1])
     return frozenset(found)
+
+
+class Prepared(NamedTuple):
+    """A text made ready for matching: `starts[i]`/`ends[i]` say where a span starting/ending at i lies in the
+    text as given (None: the same offsets); `emphatic` holds where a run of one letter typed three times or
+    more ("pleeease", "helppp") was cut to its first two letters, so the matcher can also try one."""
+    text: str
+    starts: list[int] | None
+    ends: list[int] | None
+    emphatic: tuple[int, ...] = ()
+
+
+def _invisible_class() -> str:
+    """Format characters (zero-width space and joiners, word joiner, BOM, soft hyphen, bidi marks…) and
+    control characters other than whitespace: typed or pasted inside a word, they split it for every term.
+    As ranges: a class of single characters makes every search slow."""
+    found = [cp for cp in [*range(0x30000), *range(0xE0000, 0xE0080)]
+             if unicodedata.category(chr(cp)) == "Cf" or (unicodedata.category(chr(cp)) == "Cc"
+                                                          and not chr(cp).isspace())]
+    ranges: list[list[int]] = []
+    for cp in found:
+        if ranges and ranges[-1][1] == cp - 1:
+            ranges[-1][1] = cp
+        else:
+            ranges.append([cp, cp])
+    return "".join(re.escape(chr(a)) + ("" if a == b else "-" + re.escape(chr(b))) for a, b in ranges)
+
+
+_INVISIBLE_CHARS = _invisible_class()
+_INVISIBLE = re.compile(f"[{_INVISIBLE_CHARS}]")
+# Invisible characters, or a letter typed three times or more in a row; `_TRIPLE` (any character three
+# times) is the cheap first look, most texts having neither.
+_SQUEEZE = re.compile(f"[{_INVISIBLE_CHARS}]+|([^\\W\\d_])\\1\\1+")
+_TRIPLE = re.compile(r"(.)\1\1")
+
+
+def strip_invisible(text: str) -> str:
+    """`text` without format and control characters (lexicon terms are read the same way as texts)."""
+    return _INVISIBLE.sub("", text)
+
+
+def prepare(given: str) -> Prepared:
+    """NFC, then without invisible characters and with letter runs of three or more cut to two; offsets
+    map back to `given` through both steps."""
+    text, starts, ends = nfc(given)
+    if _TRIPLE.search(text) is None and _INVISIBLE.search(text) is None:
+        return Prepared(text, starts, ends)
+    first = _SQUEEZE.search(text)
+    if first is None:
+        return Prepared(text, starts, ends)
+    out: list[str] = []
+    src: list[int] = []  # where each character of the squeezed text comes from in `text`
+    emphatic: list[int] = []
+    pos = 0
+    for m in _SQUEEZE.finditer(text, first.start()):
+        a, b = m.span()
+        out.append(text[pos:a])
+        src.extend(range(pos, a))
+        if m.group(1):  # keep two letters; the second stands for the rest of the run, so spans cover it all
+            emphatic.append(len(src))
+            out.append(text[a:a + 2])
+            src.extend((a, b - 1))
+        pos = b
+    out.append(text[pos:])
+    src.extend(range(pos, len(text)))
+    sq_starts = [*src, len(text)]
+    sq_ends = [0, *(s + 1 for s in src)]
+    sq_ends[-1] = len(text)  # a span reaching the end also covers what was dropped there
+    if starts is not None and ends is not None:
+        sq_starts = [starts[i] for i in sq_starts]
+        sq_ends = [ends[i] for i in sq_ends]
+    return Prepared("".join(out), sq_starts, sq_ends, tuple(emphatic))

@@ -1,0 +1,76 @@
+"""What people type before the terms are matched: invisible characters, letters repeated for emphasis,
+politeness particles inside a phrase; offsets still point into the text as given."""
+
+import pytest
+
+from schemas.models import Urgency
+from services.common.settings import REPO_ROOT
+from services.triage.classify import Classifier, Ruleset
+from services.triage.lexicon import Lexicon, _term
+from services.triage.text import prepare
+
+CLASSIFIER = Classifier(Ruleset.load(REPO_ROOT / "config" / "triage"))
+
+
+def lexicon(*terms: tuple[str, str], fillers: dict[str, list[str]] | None = None) -> Lexicon:
+    return Lexicon([_term(t, "wage_theft", lang, is_cue=False) for t, lang in terms], fillers)
+
+
+def found(lex: Lexicon, given: str) -> list[str]:
+    text, starts, ends, emphatic = prepare(given)
+    out = []
+    for h in lex.find(text.lower(), emphatic):
+        s, e = (h.start, h.end) if starts is None or ends is None else (starts[h.start], ends[h.end])
+        out.append(given[s:e])
+    return out
+
+
+@pytest.mark.parametrize("invisible", ["\u200b", "\u200c", "\u200d", "\u2060", "\ufeff", "\u00ad", "\x01"])
+def test_an_invisible_character_inside_a_term_no_longer_hides_it(invisible):
+    text = f"My boss kept my pass{invisible}port and hit me"
+    d = CLASSIFIER.classify(text)
+    assert "document_retention" in d.categories
+    assert any(invisible in e.term for e in d.evidence)  # the evidence is the text as given, invisible and all
+    assert all(text[e.start:e.end] == e.term for e in d.evidence)
+
+
+def test_tagalog_politeness_particles_sit_inside_a_phrase():
+    with_po = CLASSIFIER.classify("hindi pa po binabayaran ang sahod ko")
+    without = CLASSIFIER.classify("hindi pa binabayaran ang sahod ko")
+    assert "wage_theft" in with_po.categories and with_po.categories == without.categories
+    assert [e.term for e in with_po.evidence] == ["hindi pa po binabayaran"]
+
+
+def test_a_filler_is_skipped_only_for_its_own_language_and_only_as_a_whole_word():
+    lex = lexicon(("hindi pa binabayaran", "tl"), ("gaji tak bayar", "ms"), fillers={"tl": ["po"], "ms": ["lah"]})
+    assert found(lex, "hindi pa po binabayaran") == ["hindi pa po binabayaran"]
+    assert found(lex, "gaji lah tak bayar") == ["gaji lah tak bayar"]
+    assert found(lex, "gaji po tak bayar") == []  # "po" is a Tagalog filler, not a Malay one
+    assert found(lex, "hindi pa pot binabayaran") == []  # a word starting with a filler is a word
+
+
+def test_letters_repeated_for_emphasis_match_the_term():
+    lex = lexicon(("please help", "en"), ("passport", "en"))
+    assert found(lex, "pleeease help") == ["pleeease help"]
+    assert found(lex, "PLEEEEASE HELPPP now") == ["PLEEEEASE HELPPP"]
+    assert found(lex, "my passsport") == ["passsport"]  # cut to two: a double letter stays double
+    assert found(lex, "pleease help") == []  # two is a spelling, not emphasis: left alone
+
+
+def test_emphasis_in_a_real_message():
+    d = CLASSIFIER.classify("They beeeat me every day")
+    assert d.urgency == Urgency.critical and "violence_abuse" in d.categories
+
+
+@pytest.mark.parametrize("given", ["pleeease\u200b help", "e\u0301\u0301\u0301ee x\u00ad\u00ady", "\u200b", "aaaa",
+                                   "क़\u200dक़क़क़ ok", "\ufeff\ufeffhelppp"])
+def test_prepared_offsets_map_back_into_the_given_text(given):
+    text, starts, ends, _ = prepare(given)
+    assert "\u200b" not in text and "\u00ad" not in text and "\ufeff" not in text
+    if starts is None or ends is None:
+        assert text == given
+        return
+    assert len(starts) == len(ends) == len(text) + 1 and starts[-1] == ends[-1] == len(given)
+    for i in range(len(text)):
+        for j in range(i + 1, len(text) + 1):
+            assert 0 <= starts[i] < ends[j] <= len(given)
