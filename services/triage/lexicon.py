@@ -115,7 +115,8 @@ class Lexicon:
             dropped = {i + 1 for i in emphatic}
             src = [i for i in range(len(folded)) if i not in dropped]
             # a span ending just before a dropped letter covers it ("help" is the evidence's "helppp")
-            self._add(self, hits, known, folded, src, lambda e: src[e] if e < len(src) else len(folded))
+            self._add(self, hits, known, "".join(folded[i] for i in src), src,
+                      lambda e: src[e] if e < len(src) else len(folded))
         for _language, pattern, own in self._fillers:
             if pattern.search(folded) is None:
                 continue
@@ -125,14 +126,14 @@ class Lexicon:
                 src.extend(range(pos, m.start()))
                 pos = m.end()
             src.extend(range(pos, len(folded)))
-            self._add(own, hits, known, folded, src, lambda e, src=src: src[e - 1] + 1)
+            self._add(own, hits, known, pattern.sub("", folded), src, lambda e, src=src: src[e - 1] + 1)
         return hits
 
     @staticmethod
-    def _add(lexicon: Lexicon, hits: list[Hit], known: set[Hit], folded: str, src: list[int], end_at) -> None:
-        """`lexicon`'s hits in the reading `src` (the text's offsets it keeps) not already found, in the
-        text's offsets."""
-        for h in lexicon._scan("".join(folded[i] for i in src)):
+    def _add(lexicon: Lexicon, hits: list[Hit], known: set[Hit], reading: str, src: list[int], end_at) -> None:
+        """`lexicon`'s hits in `reading` (`src`: the text's offset of each of its characters) not already
+        found, in the text's offsets."""
+        for h in lexicon._scan(reading):
             mapped = Hit(h.term, src[h.start], end_at(h.end))
             if mapped not in known:
                 known.add(mapped)
