@@ -384,6 +384,8 @@ class PartnerCaseStep(CaseStep):
     submission; the record's event id makes a resend the same step."""
 
     case_ref: CaseRef
+    partner_id: PartnerId | None = Field(None, description="The record key names the partner; if given here, "
+                                                           "it must be the same")
 
 
 class CaseUpdated(_Strict):

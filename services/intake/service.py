@@ -76,6 +76,9 @@ def feedback_handler(partners: Callable[[], Directory], vault: Vault, templates:
             return _reject(cur, vault, rec, ref, exc.errors, exc.partner_id, None, source="kafka-feedback")
         try:
             step = PartnerCaseStep.model_validate_json(rec.value or b"")
+            if step.partner_id not in (None, who.partner_id):
+                errors = [FieldError(loc="partner_id", msg="must be the record key's partner", type="value_error")]
+                return _reject(cur, vault, rec, rec.dedupe_key, errors, who.partner_id, None, source="kafka-feedback")
             with savepoint(cur):  # a refused step leaves nothing behind but its rejection
                 done = store.record_step(cur, step.case_ref, who.partner_id, step.type, reason=step.reason,
                                          outcome=step.outcome, note=step.note, at=step.at,
