@@ -86,9 +86,13 @@ def test_prometheus_scrapes_every_service_and_sees_the_events_consumed(stack, pr
 def test_prometheus_answers_every_dashboard_query(stack, prometheus):
     """What Grafana sends is valid PromQL for a real Prometheus ($__rate_interval is Grafana's to fill)."""
     dashboard = json.loads((ROOT / "deploy/grafana/dashboards/grievance-pipeline.json").read_text())
-    wait_for(lambda: query(prometheus, "up"), 30, 0.5, what="a first scrape")
+    # Each target is scraped on its own schedule: wait until every service has been scraped once.
+    wait_for(lambda: len(query(prometheus, "up == 1")) == len(served(stack)), 30, 0.5, what="every service scraped")
     for panel in dashboard["panels"]:
         for target in panel["targets"]:
             query(prometheus, target["expr"].replace("$__rate_interval", "1m"))
-    backlog = query(prometheus, "max by (service) (grievance_outbox_backlog)")
-    assert {r["metric"]["service"] for r in backlog} == set(served(stack))
+    def backlog_services():
+        return {r["metric"]["service"] for r in query(prometheus, "max by (service) (grievance_outbox_backlog)")}
+
+    wait_for(lambda: backlog_services() == set(served(stack)), 30, 0.5, what="every service's outbox backlog scraped")
+    assert backlog_services() == set(served(stack))
