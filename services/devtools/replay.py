@@ -24,7 +24,7 @@ from kafka import KafkaConsumer, TopicPartition
 from tqdm import tqdm
 
 from schemas.envelope import Headers, header
-from services.common.kafka import CLIENT_DEFAULTS
+from services.common.kafka import CLIENT_DEFAULTS, client_security
 from services.common.kafka import producer as make_producer
 from services.common.outbox import headers_from_json, headers_to_json
 from services.common.settings import Settings
@@ -60,7 +60,7 @@ def read_range(settings: Settings, topic: str, *, from_offset: int | None = None
     some Kafka-protocol brokers get wrong; the end is found by reading until idle, not from end_offsets.
     """
     consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers, enable_auto_commit=False,
-                             group_id=None, **CLIENT_DEFAULTS)
+                             group_id=None, **CLIENT_DEFAULTS, **client_security(settings))
     try:
         partitions = consumer.partitions_for_topic(topic) or set()
         tps = [TopicPartition(topic, p) for p in sorted(partitions)]
