@@ -1,8 +1,9 @@
 """docker-compose.yml as written, without Docker: each compose service's exact command and environment
 (the image's ENV included) run as a local process, against the bundled broker and a fresh database on the
 local PostgreSQL. Only network names are mapped (kafka:9092, postgres:5432, http://intake:8080,
-http://inbox:8090, and each service's HTTP port); every other variable is what the file sets, with each
-${VAR:-default} taken at its default, as `docker compose up` does with nothing set."""
+http://inbox:8090, the demo inbox's SMTP server inbox:8025, and each service's HTTP port); every other variable
+is what the file sets, with each ${VAR:-default} taken at its default, as `docker compose up` does with nothing
+set."""
 
 from __future__ import annotations
 
@@ -28,7 +29,7 @@ from services.devtools.stack import Stack, die_with_parent, free_port
 from .conftest import wait_for
 
 COMPOSE = yaml.safe_load((REPO_ROOT / "docker-compose.yml").read_text())["services"]
-APP_SERVICES = ("inbox", "intake", "triage", "notifier")  # the order compose may start them in: any
+APP_SERVICES = ("inbox", "intake", "triage", "notifier", "dashboard")  # the order compose may start them in: any
 AUTH = {"Authorization": "Bearer demo-key-ngo-np"}  # the key in the README's curl
 VENV_BIN = Path(sys.executable).parent
 # Paths inside the image, and the one address that must not be 0.0.0.0 outside a container.
@@ -52,7 +53,8 @@ def with_defaults(value: str) -> str:
     return resolved
 
 
-def local_env(service: str, network: dict[str, str], database_url: str, http_port: int) -> dict[str, str]:
+def local_env(service: str, network: dict[str, str], database_url: str, http_port: int,
+              smtp_port: int) -> dict[str, str]:
     env = {"PATH": f"{VENV_BIN}:/usr/bin:/bin", "HOME": str(REPO_ROOT), "LANG": "C.UTF-8"}
     env.update({k: IMAGE_PATHS.get(v, v) for k, v in image_env().items()})
     for name, raw in COMPOSE[service]["environment"].items():
@@ -63,6 +65,12 @@ def local_env(service: str, network: dict[str, str], database_url: str, http_por
             value = database_url
         for compose_address, local in network.items():
             value = value.replace(compose_address, local)
+        if name == "SMTP_HOST":  # the demo inbox's mail server, by its bare compose host name
+            assert value == "inbox", value
+            value = "127.0.0.1"
+        if name in ("SMTP_PORT", "DEMO_SMTP_PORT"):
+            assert value == COMPOSE["inbox"]["environment"]["DEMO_SMTP_PORT"], (name, value)
+            value = str(smtp_port)
         env[name] = value
     env["GRIEVANCE_HTTP_PORT"] = str(http_port)
     # The bundled broker cannot authenticate anyone (README, Security model), so the local run is
@@ -97,10 +105,11 @@ def fresh_database(database_url):
 
 
 def test_compose_stack_delivers_the_readme_complaint(tmp_path, broker, fresh_database):
-    ports = {name: free_port() for name in ("init", *APP_SERVICES)}
+    ports = {name: free_port() for name in ("init", "smtp", *APP_SERVICES)}
     network = {"kafka:9092": broker, "http://intake:8080": f"http://127.0.0.1:{ports['intake']}",
                "http://inbox:8090": f"http://127.0.0.1:{ports['inbox']}"}
-    envs = {name: local_env(name, network, fresh_database, ports[name]) for name in ports}
+    envs = {name: local_env(name, network, fresh_database, ports[name], ports["smtp"])
+            for name in ("init", *APP_SERVICES)}
     started = time.monotonic()
 
     init = subprocess.run(COMPOSE["init"]["command"], env=envs["init"], cwd=REPO_ROOT, capture_output=True,
@@ -132,6 +141,16 @@ def test_compose_stack_delivers_the_readme_complaint(tmp_path, broker, fresh_dat
                      "contact": {"name": "R. Tamang", "phone": "+977 980 000 0000"}, "consent": {"share_contact": True}}
         full = [d["body"] for d in deliver(intake, inbox, consented) if d["body"]["disclosure"] == "full"]
         assert full and all(b["case"]["contact"]["name"] == "R. Tamang" for b in full), full
+
+        # An e-mail partner (ngo-levant has no webhook) gets its case from the notifier through SMTP_HOST.
+        lebanese = {**DEMO_COMPLAINT, "external_id": f"compose-{uuid.uuid4().hex[:8]}", "language": "ar",
+                    "country_of_work": "LB", "text": "أخذ صاحب العمل جواز سفري ولم يدفع راتبي منذ ثلاثة أشهر"}
+        mailed = [d for d in deliver(intake, inbox, lebanese) if d.get("channel") == "email"]
+        assert [d["partner_id"] for d in mailed] == ["ngo-levant"], mailed
+
+        # The dashboard's projector, logged in as compose configures it, reads every case into its read model.
+        refs = {received[0]["body"]["case_ref"], full[0]["case_ref"], mailed[0]["body"]["case_ref"]}
+        wait_for(lambda: projected(fresh_database, refs) == refs, 30, what="the cases on the dashboard's read model")
     finally:
         for proc in procs.values():
             proc.send_signal(signal.SIGTERM)
@@ -155,6 +174,16 @@ def deliver(intake: str, inbox: str, body: dict) -> list[dict]:
     assert received["rejected"] == 0  # the inbox keeps only webhooks whose signature it verified
     assert {d["partner_id"] for d in received["deliveries"]} == {d["recipient"] for d in status["deliveries"]}
     return received["deliveries"]
+
+
+def projected(database_url: str, case_refs: set[str]) -> set[str]:
+    conn = db.connect(database_url)
+    try:
+        with db.transaction(conn) as cur:
+            cur.execute("SELECT case_ref FROM dashboard.cases WHERE case_ref = ANY(%s)", (list(case_refs),))
+            return {row[0] for row in cur.fetchall()}
+    finally:
+        conn.close()
 
 
 def healthy(proc: subprocess.Popen, url: str, log: Path) -> bool:
