@@ -26,3 +26,6 @@ DELIVERY_SECONDS = Histogram("grievance_delivery_seconds", "Time of one send to 
                              ["channel"], buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30))
 OUTBOX_BACKLOG = Gauge("grievance_outbox_backlog", "Outbox rows committed but not yet published (read at scrape)",
                        ["service"])
+CONSUMER_LAG = Gauge("grievance_consumer_lag", "Records on a topic a consumer group has not committed yet, read"
+                     " from the broker (committed offsets against partition ends) by the dashboard's lag reader",
+                     ["group", "topic"])

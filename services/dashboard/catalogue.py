@@ -37,6 +37,9 @@ MESSAGES: dict[str, dict[str, str]] = {
         "total": "Total", "evidence": "Evidence", "reasons": "Reasons", "excluded": "Excluded",
         "attempts": "attempts", "language": "Language", "requeue_done": "Requeued to",
         "urgency_critical": "critical", "urgency_high": "high", "urgency_medium": "medium", "urgency_low": "low",
+        "consumer_lag": "Consumer lag per group", "group": "Group", "lag": "Lag",
+        "partitions_behind": "Partitions behind", "no_offsets": "No committed offsets yet",
+        "read_from_broker": "Read from the broker at", "lag_unknown": "The broker has not answered: lag unknown.",
     },
     "fr": {
         "title": "Tableau de bord des opérateurs", "now": "Maintenant", "flow": "Flux", "patterns": "Tendances",
@@ -71,6 +74,9 @@ MESSAGES: dict[str, dict[str, str]] = {
         "total": "Total", "evidence": "Indices", "reasons": "Raisons", "excluded": "Exclus",
         "attempts": "tentatives", "language": "Langue", "requeue_done": "Renvoyé vers",
         "urgency_critical": "critique", "urgency_high": "élevée", "urgency_medium": "moyenne", "urgency_low": "faible",
+        "consumer_lag": "Retard des consommateurs par groupe", "group": "Groupe", "lag": "Retard",
+        "partitions_behind": "Partitions en retard", "no_offsets": "Aucun offset validé pour l'instant",
+        "read_from_broker": "Lu auprès du broker à", "lag_unknown": "Le broker n'a pas répondu : retard inconnu.",
     },
 }
 

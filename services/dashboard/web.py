@@ -18,6 +18,7 @@ from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Resp
 from services.common import db
 from services.dashboard import catalogue, operators, queries, sessions
 from services.dashboard.filters import RANGES, URGENCIES, Filters
+from services.dashboard.lag import LagReading
 from services.dashboard.pages import HERE, SECURITY_HEADERS, render
 from services.dashboard.requeue import NotFound, Requeuer
 from services.devtools.replay import CannotOpen
@@ -50,7 +51,8 @@ def _safe_next(target: str | None) -> str:
 
 
 def router(pool: db.Pool, users: dict[str, operators.Operator], requeuer: Requeuer,
-           clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> APIRouter:
+           clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+           lag: Callable[[], LagReading | None] = lambda: None) -> APIRouter:
     api = APIRouter(include_in_schema=False)
 
     def session_of(request: Request) -> sessions.Session | None:
@@ -219,7 +221,15 @@ def router(pool: db.Pool, users: dict[str, operators.Operator], requeuer: Requeu
 
     @api.get("/flow")
     def flow_page(request: Request) -> Response:
-        return filtered(request, "flow.html", queries.flow)
+        return filtered(request, "flow.html", lambda cur, f, now: {**queries.flow(cur, f, now), "lag": lag()})
+
+    @api.get("/flow/lag")
+    def flow_lag(request: Request) -> Response:
+        """The consumer lag table alone (the broker's answer, not the read model), polled by htmx."""
+        session, refused = viewing(request)
+        if refused is not None:
+            return Response(status_code=401)
+        return page(request, "lag.html", session, lag=lag())
 
     @api.get("/flow/data")
     def flow_data(request: Request) -> Response:

@@ -1,0 +1,94 @@
+"""Consumer lag read from the real broker: while triage is stopped, its lag on grievance.received is exactly
+the cases submitted meanwhile, on /metrics and on the Flow page; once triage is back it falls to 0. A group
+behind on a batch of several records shows the whole batch (the bundled broker's ListOffsets alone says less)."""
+
+from __future__ import annotations
+
+import re
+import uuid
+
+import httpx
+import pytest
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
+from kafka.admin import NewTopic
+from prometheus_client.parser import text_string_to_metric_families
+
+from services.common import db
+from services.devtools.stack import Stack
+from tests.conftest import _server_url
+
+from .conftest import complaint, submit_http, wait_for
+
+pytestmark = pytest.mark.timeout(300)
+
+
+@pytest.fixture(scope="module")
+def lstack(tmp_path_factory):
+    url = db.with_database(_server_url(), f"grievance_lag_{uuid.uuid4().hex[:10]}")
+    s = Stack(tmp_path_factory.mktemp("lag"), database_url=url, session_timeout_ms=3000, dashboard=True)
+    try:
+        s.start_infrastructure()
+        s.start_all()
+        yield s
+    finally:
+        s.close()
+        db.drop_database(url)
+
+
+def lag_gauge(stack: Stack) -> dict[tuple[str, str], float]:
+    text = httpx.get(stack.url("dashboard") + "/metrics", timeout=10).text
+    return {(s.labels["group"], s.labels["topic"]): s.value for family in text_string_to_metric_families(text)
+            for s in family.samples if s.name == "grievance_consumer_lag"}
+
+
+def flow_lag(stack: Stack) -> dict[tuple[str, str], int]:
+    """The lag table of the Flow page, as a signed-in viewer sees it."""
+    with httpx.Client(base_url=stack.url("dashboard"), timeout=10) as client:
+        token = re.search(r'name="csrf" value="([^"]+)"', client.get("/login").text).group(1)
+        assert client.post("/login", data={"csrf": token, "user": "demo-viewer",
+                                           "password": "demo-viewer-password"}).status_code == 303
+        html = client.get("/flow").text
+    rows = re.findall(r'<tr data-group="([^"]+)" data-topic="([^"]+)">.*?data-lag="(\d+)"', html)
+    return {(g, t): int(n) for g, t, n in rows}
+
+
+def test_a_stopped_groups_lag_is_what_it_has_not_read_and_falls_to_zero_when_it_catches_up(lstack):
+    triage = ("triage", "grievance.received")
+    submit_http(lstack, complaint())
+    wait_for(lambda: lag_gauge(lstack).get(triage) == 0, 60, 0.5, what="triage's lag read as 0")
+    lstack.stop("triage")
+    n = 12
+    for _ in range(n):
+        assert submit_http(lstack, complaint()).status_code == 202
+    wait_for(lambda: lag_gauge(lstack).get(triage) == n, 60, 0.5, what=f"triage's lag read as {n}")
+    assert wait_for(lambda: flow_lag(lstack).get(triage) == n, 20, 0.5, what="the Flow page showing the lag")
+    lstack.start("triage")
+    lstack.wait_ready("triage")
+    wait_for(lambda: lag_gauge(lstack).get(triage) == 0, 60, 0.5, what="triage's lag back to 0")
+    shown = wait_for(lambda: (rows := flow_lag(lstack)).get(triage) == 0 and rows, 20, 0.5,
+                     what="the Flow page showing no lag")
+    assert {"notifier", "dashboard"} <= {g for g, _ in shown}  # every pipeline group that has committed
+
+
+def test_a_group_behind_a_batch_of_records_shows_the_whole_batch(lstack):
+    topic, group = f"lag-check-{uuid.uuid4().hex[:6]}", f"lag-check-{uuid.uuid4().hex[:6]}"
+    admin = KafkaAdminClient(bootstrap_servers=lstack.kafka)
+    admin.create_topics([NewTopic(topic, 1, 1)])
+    admin.close()
+    producer = KafkaProducer(bootstrap_servers=lstack.kafka, linger_ms=200)
+    for i in range(10):  # one batch of 10 records
+        producer.send(topic, value=b"%d" % i)
+    producer.flush()
+    consumer = KafkaConsumer(topic, bootstrap_servers=lstack.kafka, group_id=group, enable_auto_commit=False,
+                             auto_offset_reset="earliest", session_timeout_ms=3000, heartbeat_interval_ms=750)
+    try:
+        wait_for(lambda: consumer.poll(timeout_ms=300, max_records=3), 30, 0, what="the first records")
+        consumer.commit()  # committed 3 of 10 (max_records=3 on one poll)
+        committed = consumer.committed(next(iter(consumer.assignment())))
+    finally:
+        consumer.close()
+    for i in range(10, 15):  # and a second batch of 5
+        producer.send(topic, value=b"%d" % i)
+    producer.close()
+    wait_for(lambda: lag_gauge(lstack).get((group, topic)) == 15 - committed, 30, 0.5,
+             what=f"the group's lag read as {15 - committed}")
