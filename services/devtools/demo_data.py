@@ -20,7 +20,7 @@ import math
 import random
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -423,3 +423,15 @@ def load(cur: db.Cursor, config: TriageConfig, directory: Directory, *, cases: i
                       " VALUES (%s, %s, %s) ON CONFLICT DO NOTHING", (event_id, by, at))
     batch.flush()
     return week
+
+
+def fill(database_url: str, config_dir: Path, *, cases: int, now: datetime | None = None, seed: int = 7,
+         days: int = 7) -> Week:
+    """A fresh demo week in the database's read model, in one transaction."""
+    config, directory = triage_config(config_dir)
+    conn = db.connect(database_url)
+    try:
+        with db.transaction(conn) as cur:
+            return load(cur, config, directory, cases=cases, now=now or datetime.now(UTC), seed=seed, days=days)
+    finally:
+        conn.close()

@@ -9,7 +9,8 @@ import sys
 import time
 from pathlib import Path
 
-from services.devtools import state
+from services.common.settings import Settings
+from services.devtools import demo_data, state
 from services.devtools.stack import DASHBOARD, SERVICES, Stack, _port_taken, free_port
 
 PREFERRED_PORTS = {"intake": 8080, "triage": 8081, "notifier": 8082, "dashboard": 8088, "inbox": 8090, "smtp": 8025}
@@ -19,7 +20,9 @@ DEMO_COMPLAINT = {"external_id": "demo-1",
                   "country_of_work": "MY", "country_of_origin": "NP", "language": "en"}
 
 
-def run(workdir: Path) -> int:
+def run(workdir: Path, demo_cases: int = 0) -> int:
+    """Runs until interrupted; with demo_cases, first fills the dashboard with a demo week of that many cases
+    (services/devtools/demo_data.py)."""
     try:
         left = state.clean_up(workdir, workdir / "pgdata")
     except state.AlreadyRunning as exc:
@@ -45,8 +48,14 @@ def run(workdir: Path) -> int:
         print(f"starting: state in {workdir}, logs in {workdir / 'logs'}", flush=True)
         stack.start_infrastructure()
         stack.start_all()
+        if demo_cases:
+            print(f"loading a demo week of {demo_cases} cases into the dashboard's read model…", flush=True)
+            week = demo_data.fill(stack.database_url or "", Settings.from_env().config_dir, cases=demo_cases)
         started = True
         print(banner(stack), flush=True)
+        if demo_cases:
+            print(f"Demo data: {week.cases} cases ({week.events} events) over the last 7 days in the dashboard,"
+                  " case references GRV-DEMO…; loading them again replaces them.", flush=True)
         while not stopping:
             for name, proc in list(stack.procs.items()):
                 if proc.poll() is not None:
