@@ -265,7 +265,7 @@ def cmd_dev(args: argparse.Namespace) -> int:
     except Unreachable as exc:
         print(f"grievance: {exc}", file=sys.stderr)
         return 1
-    return run(Path(args.workdir))
+    return run(Path(args.workdir), demo_cases=args.demo_data)
 
 
 @needs("kafka")
@@ -283,8 +283,14 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
+    if args.target == "dashboard":
+        from services.devtools.dashboard_bench import run as run_dashboard
+
+        args.cases = args.cases or 100_000
+        return run_dashboard(args)
     from services.devtools.bench import run
 
+    args.cases = args.cases or 2000
     return run(args)
 
 
@@ -540,6 +546,9 @@ def parser() -> argparse.ArgumentParser:
     s = sub.add_parser("dev", help="run the whole stack locally on embedded defaults")
     s.add_argument("--workdir", default=str(state.default_workdir()),
                    help="where local state lives (default: $GRIEVANCE_WORKDIR or .grievance)")
+    s.add_argument("--demo-data", nargs="?", type=int, const=2000, default=0, metavar="CASES",
+                   help="first fill the dashboard with a demo week of CASES cases (default 2000), replacing the"
+                        " last demo data")
     s.set_defaults(func=cmd_dev)
 
     s = sub.add_parser("capture", help="write a topic range to JSON Lines, headers included")
@@ -559,10 +568,18 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--no-progress", action="store_true")
     s.set_defaults(func=cmd_replay)
 
-    s = sub.add_parser("bench", help="measure end-to-end throughput against a raw Kafka hop")
-    s.add_argument("--cases", type=int, default=2000)
-    s.add_argument("--http-requests", type=int, default=500)
-    s.add_argument("--workdir", default="")
+    s = sub.add_parser("bench", help="measure end-to-end throughput against a raw Kafka hop; `bench dashboard`:"
+                                     " each dashboard view's query and page times with many cases")
+    s.add_argument("target", nargs="?", choices=("pipeline", "dashboard"), default="pipeline")
+    s.add_argument("--cases", type=int, help="pipeline: cases submitted (2000); dashboard: cases loaded (100000)")
+    s.add_argument("--http-requests", type=int, default=500, help="pipeline")
+    s.add_argument("--workdir", default="", help="pipeline")
+    s.add_argument("--days", type=int, default=30, help="dashboard: the span the demo cases are spread over")
+    s.add_argument("--repeat", type=int, default=30, help="dashboard: how many times each view is asked")
+    s.add_argument("--database", default="grievance_dashboard_bench",
+                   help="dashboard: the scratch database on DATABASE_URL's server (dropped and created again)")
+    s.add_argument("--keep", action="store_true", help="dashboard: keep the scratch database afterwards")
+    s.add_argument("--reuse", action="store_true", help="dashboard: measure a kept scratch database again")
     s.set_defaults(func=cmd_bench)
 
     s = sub.add_parser("classify", help="triage and route JSON Lines from stdin to stdout (id, text, …)")

@@ -169,11 +169,3 @@ def run(args: argparse.Namespace) -> int:
             db.drop_database(url)
     return 0
 
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--days", type=int, default=30, help="the span the demo cases are spread over")
-    parser.add_argument("--repeat", type=int, default=30, help="how many times each view is asked")
-    parser.add_argument("--database", default="grievance_dashboard_bench",
-                        help="the scratch database (on DATABASE_URL's server), dropped and created again")
-    parser.add_argument("--keep", action="store_true", help="keep the scratch database afterwards")
-    parser.add_argument("--reuse", action="store_true", help="measure what a kept scratch database holds")
