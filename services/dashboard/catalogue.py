@@ -40,6 +40,10 @@ MESSAGES: dict[str, dict[str, str]] = {
         "consumer_lag": "Consumer lag per group", "group": "Group", "lag": "Lag",
         "partitions_behind": "Partitions behind", "no_offsets": "No committed offsets yet",
         "read_from_broker": "Read from the broker at", "lag_unknown": "The broker has not answered: lag unknown.",
+        "iris": "IRIS", "iris_certified": "IRIS certified", "iris_not_certified": "not IRIS certified",
+        "iris_unknown_hint": "Not a recruitment agency in the partner directory", "spellings": "spellings",
+        "iris_note": "IRIS status of the recruitment agencies in the published partner directory, matched by name"
+                     " (spellings and legal forms folded).",
     },
     "fr": {
         "title": "Tableau de bord des opérateurs", "now": "Maintenant", "flow": "Flux", "patterns": "Tendances",
@@ -77,6 +81,10 @@ MESSAGES: dict[str, dict[str, str]] = {
         "consumer_lag": "Retard des consommateurs par groupe", "group": "Groupe", "lag": "Retard",
         "partitions_behind": "Partitions en retard", "no_offsets": "Aucun offset validé pour l'instant",
         "read_from_broker": "Lu auprès du broker à", "lag_unknown": "Le broker n'a pas répondu : retard inconnu.",
+        "iris": "IRIS", "iris_certified": "certifiée IRIS", "iris_not_certified": "non certifiée IRIS",
+        "iris_unknown_hint": "Pas une agence de recrutement de l'annuaire des partenaires", "spellings": "graphies",
+        "iris_note": "Statut IRIS des agences de recrutement de l'annuaire publié des partenaires, rapprochées par"
+                     " leur nom (graphies et formes juridiques confondues).",
     },
 }
 

@@ -16,6 +16,7 @@ from pydantic import BaseModel
 
 from schemas import models as m
 from schemas import topics
+from services.common.names import entity_key
 
 # How a case column is merged with what is stored: "set" keeps the newest non-null value, "first" the
 # earliest time, "state" the value of the highest step sequence.
@@ -35,9 +36,15 @@ def _received(e: m.GrievanceReceived) -> Projection:
             "country_of_origin": e.country_of_origin, "sector": e.sector, "employer": e.employer,
             "recruiter": e.recruiter, "language": e.language, "channel": e.channel}
     detail = {k: v for k, v in case.items() if k != "received_at"}
+    case.update(_entity_keys(e.employer, e.recruiter))
     detail.update(has_contact=e.has_contact, consent_share_contact=e.consent_share_contact,
                   minor_involved=e.minor_involved, urgency_hint=e.urgency_hint)
     return Projection(e.case_ref, case, ("received", e.received_at, detail))
+
+
+def _entity_keys(employer: str | None, recruiter: str | None) -> dict[str, str | None]:
+    """The name keys that link one employer or recruiter across spellings and partners."""
+    return {"employer_key": entity_key(employer), "recruiter_key": entity_key(recruiter)}
 
 
 def _triaged(e: m.GrievanceTriaged) -> Projection:
@@ -56,7 +63,8 @@ def _routed(e: m.CaseRouted) -> Projection:
     case = {"routed_at": e.routed_at, "primary_partner": primary, "recipients": [r.partner_id for r in e.recipients],
             # the routed view is the case as triage saw it: fills a case whose earlier events are missing
             "urgency": e.case.urgency.value, "partner_id": e.case.submitted_by,
-            "country_of_work": e.case.country_of_work, "employer": e.case.employer, "recruiter": e.case.recruiter}
+            "country_of_work": e.case.country_of_work, "employer": e.case.employer, "recruiter": e.case.recruiter,
+            **_entity_keys(e.case.employer, e.case.recruiter)}
     detail = {"rule": e.rule,
               "recipients": [{"partner_id": r.partner_id, "role": r.role, "disclosure": r.disclosure.value,
                               "reason": r.reason} for r in e.recipients],

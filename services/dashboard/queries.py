@@ -114,15 +114,19 @@ def _series(rows: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def patterns(cur: db.Cursor, f: Filters, now: datetime) -> dict[str, Any]:
+    """Employers and recruiters by linked cases: one entity per name key (spellings folded), those named
+    through the most partners first."""
     where, params = _where(f, now)
     out = {}
     for column in ("employer", "recruiter"):
-        out[column] = _rows(cur, f"SELECT min(c.{column}) AS name, count(*) AS cases,"  # noqa: S608 - fixed SQL
+        key = f"COALESCE(c.{column}_key, lower(c.{column}))"
+        out[column] = _rows(cur, f"SELECT min(c.{column}) AS name, min(c.{column}_key) AS key,"  # noqa: S608 - fixed SQL
+                            f" count(DISTINCT c.{column}) AS spellings, count(*) AS cases,"
                             " count(DISTINCT c.partner_id) AS partners,"
                             " array_agg(DISTINCT c.partner_id) AS partner_ids,"
                             " count(*) FILTER (WHERE c.urgency = 'critical') AS critical"
                             f" FROM dashboard.cases c WHERE {where} AND c.{column} IS NOT NULL"
-                            f" GROUP BY lower(c.{column}) ORDER BY count(DISTINCT c.partner_id) DESC, count(*) DESC"
+                            f" GROUP BY {key} ORDER BY count(DISTINCT c.partner_id) DESC, count(*) DESC"
                             " LIMIT 20", params)
     return out
 

@@ -7,6 +7,7 @@ from services.common import db
 from services.common.runtime import ConsumerSpec, Service
 from services.common.settings import Settings
 from services.dashboard import operators, projector, web
+from services.dashboard.agencies import PublishedDirectory
 from services.dashboard.dlq_reader import DlqReader
 from services.dashboard.lag_reader import LagReader
 from services.dashboard.projection import TOPICS
@@ -21,5 +22,6 @@ def build(settings: Settings) -> Service:
     service.workers += [lambda _svc: reader, lambda _svc: lag]
     pool = db.Pool(settings.database_url)
     service.routers.append(web.router(pool, operators.load(settings.config_dir), Requeuer(settings, pool),
-                                      lag=lambda: lag.latest))
+                                      lag=lambda: lag.latest,
+                                      agencies=PublishedDirectory(settings.config_dir / "partners.yaml").agencies))
     return service

@@ -17,6 +17,7 @@ from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Resp
 
 from services.common import db
 from services.dashboard import catalogue, operators, queries, sessions
+from services.dashboard.agencies import Agency, status
 from services.dashboard.filters import RANGES, URGENCIES, Filters
 from services.dashboard.lag import LagReading
 from services.dashboard.pages import HERE, SECURITY_HEADERS, render
@@ -52,7 +53,8 @@ def _safe_next(target: str | None) -> str:
 
 def router(pool: db.Pool, users: dict[str, operators.Operator], requeuer: Requeuer,
            clock: Callable[[], datetime] = lambda: datetime.now(UTC),
-           lag: Callable[[], LagReading | None] = lambda: None) -> APIRouter:
+           lag: Callable[[], LagReading | None] = lambda: None,
+           agencies: Callable[[], dict[str, Agency]] = dict) -> APIRouter:
     api = APIRouter(include_in_schema=False)
 
     def session_of(request: Request) -> sessions.Session | None:
@@ -242,7 +244,11 @@ def router(pool: db.Pool, users: dict[str, operators.Operator], requeuer: Requeu
 
     @api.get("/patterns")
     def patterns_page(request: Request) -> Response:
-        return filtered(request, "patterns.html", queries.patterns)
+        def with_iris(cur, f, now):
+            found, known = queries.patterns(cur, f, now), agencies()
+            return {column: [{**r, "agency": status(known, r["name"], r["key"])} for r in rows]
+                    for column, rows in found.items()}
+        return filtered(request, "patterns.html", with_iris)
 
     @api.get("/cases/{case_ref}")
     def case_page(case_ref: str, request: Request) -> Response:
