@@ -307,10 +307,20 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if args.speed:
         import json
 
-        print(json.dumps(run_speed(config_dir, Path(args.data), args.repeat)))
+        print(json.dumps(run_speed(config_dir, Path(args.data), args.repeat, rules_only=args.rules_only)))
         return 0
     return run_eval(config_dir, Path(args.data), min_critical_recall=args.min_critical_recall,
-                    min_accuracy=args.min_accuracy, as_json=args.json, show_mistakes=args.mistakes)
+                    min_accuracy=args.min_accuracy, as_json=args.json, show_mistakes=args.mistakes,
+                    rules_only=args.rules_only, max_critical_unreviewed=args.max_critical_unreviewed)
+
+
+def cmd_triage_model(args: argparse.Namespace) -> int:
+    from services.triage.commands import run_measure_model, run_train_model
+
+    config_dir = Settings.from_env().config_dir
+    if args.action == "train":
+        return run_train_model(config_dir, Path(args.data_root), cross_validation=not args.no_cross_validation)
+    return run_measure_model(config_dir, Path(args.data))
 
 
 @needs("database")
@@ -593,7 +603,18 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--mistakes", action="store_true", help="list every misjudged example")
     s.add_argument("--speed", action="store_true", help="measure texts/s on one core instead")
     s.add_argument("--repeat", type=int, default=20)
+    s.add_argument("--rules-only", action="store_true", help="without the learned second opinion")
+    s.add_argument("--max-critical-unreviewed", type=int, default=None,
+                   help="fail when more critical cases than this are under-triaged without review")
     s.set_defaults(func=cmd_eval)
+    s = sub.add_parser("triage-model", help="the learned second opinion: train it (dev extra) or measure it alone")
+    s.add_argument("action", choices=["train", "measure"])
+    s.add_argument("--data-root", default=str(REPO_ROOT / "tests" / "data"),
+                   help="train: the folder holding the labelled sets it learns from")
+    s.add_argument("--data", default=str(REPO_ROOT / "tests" / "data" / "triage_sealed2"),
+                   help="measure: a labelled set (one it was not trained on)")
+    s.add_argument("--no-cross-validation", action="store_true", help="train: skip the cross-validated figures")
+    s.set_defaults(func=cmd_triage_model)
 
     s = sub.add_parser("what-if", help="re-run stored cases through candidate rules; report what would change")
     s.add_argument("--rules", help="candidate routing rules (default: config/routing.yaml)")

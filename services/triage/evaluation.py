@@ -45,13 +45,24 @@ class Report:
     category_tp: int = 0
     category_fp: int = 0
     category_fn: int = 0
+    reviewed: int = 0
+    # A critical case decided below critical and not flagged for review: nobody looks at it in time.
+    critical_unreviewed: int = 0
     mistakes: list[tuple[Example, Urgency, list[str]]] = field(default_factory=list)
+    # The second opinion alone, critical vs not at its own threshold: (labelled critical, said critical) → n
+    opinion: Counter = field(default_factory=Counter)
 
-    def add(self, ex: Example, urgency: Urgency, categories: list[str], language: str) -> None:
+    def add(self, ex: Example, urgency: Urgency, categories: list[str], language: str,
+            needs_review: bool = False) -> None:
         self.total += 1
         self.confusion[(ex.urgency, urgency)] += 1
         lang = self.by_language[ex.language]
         lang["n"] += 1
+        self.reviewed += needs_review
+        lang["reviewed"] += needs_review
+        if ex.urgency == Urgency.critical and urgency != Urgency.critical and not needs_review:
+            self.critical_unreviewed += 1
+            lang["critical_unreviewed"] += 1
         self.language_correct += language == ex.language
         lang["language_correct"] += language == ex.language
         if urgency == ex.urgency:
@@ -71,6 +82,18 @@ class Report:
         self.category_tp += len(predicted & labelled)
         self.category_fp += len(predicted - labelled)
         self.category_fn += len(labelled - predicted)
+
+    def add_opinion(self, ex: Example, says_critical: bool) -> None:
+        self.opinion[(ex.urgency == Urgency.critical, says_critical)] += 1
+
+    def opinion_figures(self) -> dict | None:
+        o = self.opinion
+        if not o:
+            return None
+        n, said, critical = sum(o.values()), o[(True, True)] + o[(False, True)], o[(True, True)] + o[(True, False)]
+        return {"accuracy": round((o[(True, True)] + o[(False, False)]) / n, 4),
+                "critical_recall": round(o[(True, True)] / critical, 4) if critical else None,
+                "critical_precision": round(o[(True, True)] / said, 4) if said else None}
 
     def precision(self, level: Urgency) -> float:
         predicted = sum(n for (_, p), n in self.confusion.items() if p == level)
@@ -96,6 +119,8 @@ class Report:
             "critical_recall": round(self.recall(Urgency.critical), 4),
             "under_triage_rate": round(self.under_triage_rate, 4),
             "over_triage_rate": round(self.over / (self.total or 1), 4),
+            "critical_under_triaged_unreviewed": self.critical_unreviewed,
+            "review_rate": round(self.reviewed / (self.total or 1), 4),
             "language_accuracy": round(self.language_correct / (self.total or 1), 4),
             "category_precision": round(cat_p, 4), "category_recall": round(cat_r, 4),
             "per_urgency": {u.value: {"precision": round(self.precision(u), 4), "recall": round(self.recall(u), 4)}
@@ -103,22 +128,34 @@ class Report:
             "per_language": {
                 lang: {"n": c["n"], "accuracy": round(c["correct"] / c["n"], 4),
                        "critical_recall": round(c["critical_found"] / c["critical"], 4) if c["critical"] else None,
-                       "under_triage": c["under"], "language_detected": round(c["language_correct"] / c["n"], 4)}
+                       "under_triage": c["under"], "critical_unreviewed": c["critical_unreviewed"],
+                       "review_rate": round(c["reviewed"] / c["n"], 4),
+                       "language_detected": round(c["language_correct"] / c["n"], 4)}
                 for lang, c in sorted(self.by_language.items())
             },
             "confusion": {t.value: {p.value: self.confusion[(t, p)] for p in LEVELS} for t in LEVELS},
+            "second_opinion_alone": self.opinion_figures(),
         }
 
     def table(self) -> str:
         f = self.figures()
         lines = [f"{f['examples']} examples · urgency accuracy {f['urgency_accuracy']:.3f} · critical recall "
                  f"{f['critical_recall']:.3f} · under-triage {f['under_triage_rate']:.3f} · over-triage "
-                 f"{f['over_triage_rate']:.3f} · language detected {f['language_accuracy']:.3f} · categories "
-                 f"P {f['category_precision']:.3f} R {f['category_recall']:.3f}", "",
-                 "language     n  accuracy  critical recall  under-triaged  language detected"]
+                 f"{f['over_triage_rate']:.3f} · review rate {f['review_rate']:.3f} · critical under-triaged "
+                 f"without review {f['critical_under_triaged_unreviewed']} · language detected "
+                 f"{f['language_accuracy']:.3f} · categories P {f['category_precision']:.3f} R "
+                 f"{f['category_recall']:.3f}"]
+        if (o := f["second_opinion_alone"]) is not None:
+            recall = "-" if o["critical_recall"] is None else f"{o['critical_recall']:.3f}"
+            precision = "-" if o["critical_precision"] is None else f"{o['critical_precision']:.3f}"
+            lines.append(f"second opinion alone, critical or not: accuracy {o['accuracy']:.3f} · critical recall "
+                         f"{recall} · critical precision {precision}")
+        lines += ["", "language     n  accuracy  critical recall  under-triaged  critical under w/o review"
+                  "  review rate  language detected"]
         for lang, c in f["per_language"].items():
             cr = "-" if c["critical_recall"] is None else f"{c['critical_recall']:.3f}"
             lines.append(f"{lang:<8} {c['n']:>5}  {c['accuracy']:>8.3f}  {cr:>15}  {c['under_triage']:>13}"
+                         f"  {c['critical_unreviewed']:>25}  {c['review_rate']:>11.3f}"
                          f"  {c['language_detected']:>17.3f}")
         lines += ["", "urgency    precision  recall"]
         lines += [f"{u:<10} {v['precision']:>9.3f}  {v['recall']:>6.3f}" for u, v in f["per_urgency"].items()]

@@ -32,8 +32,10 @@ from services.common.runtime import ConsumerSpec, Service
 from services.common.settings import Settings
 from services.common.shield import conflict, disclosure_for
 from services.triage import admin
+from services.triage.assess import weigh
 from services.triage.classify import Classifier, Ruleset
 from services.triage.routing import CaseFacts, Route, RoutingPolicy, route
+from services.triage.second_opinion import SecondOpinion
 from services.triage.sla import SlaPolicy
 
 GROUP = "triage"
@@ -46,12 +48,13 @@ class TriageConfig:
     sla: SlaPolicy
     routing: RoutingPolicy
     directory: Callable[[], Directory]
+    second_opinion: SecondOpinion | None = None  # the service always loads one; without it, the rules alone
 
     @classmethod
     def load(cls, settings: Settings, directory: Callable[[], Directory]) -> TriageConfig:
         cfg = settings.config_dir
         return cls(Classifier(Ruleset.load(cfg / "triage")), SlaPolicy.load(cfg / "sla.yaml"),
-                   RoutingPolicy.load(cfg / "routing.yaml"), directory)
+                   RoutingPolicy.load(cfg / "routing.yaml"), directory, SecondOpinion.load(cfg / "triage"))
 
 
 @dataclass(frozen=True)
@@ -66,9 +69,12 @@ def facts_of(case: GrievanceReceived, decision: TriageDecision, at: datetime) ->
                      case.sector, decision.language, case.employer, case.recruiter, case.consent_share_contact, at)
 
 
-def triage(case: GrievanceReceived, config: TriageConfig, now: datetime) -> Outcome:
+def triage(case: GrievanceReceived, config: TriageConfig, now: datetime,
+           critical_probability: float | None = None) -> Outcome:
     """The whole decision for one case, as the events it produces. Pure but for the directory's reads.
 
+    The rules decide, then the second opinion weighs in (assess.weigh); `critical_probability` is its score
+    for this text when the batch was scored at once, else it is scored here.
     Never stops a case: if classification raises, the case is `high` (or the partner's hint, if higher)
     and needs review; if routing raises, the configured fallback partner receives it. Either way an
     operator alert names what went wrong. Only a dependency outage propagates (the batch is retried)."""
@@ -81,6 +87,10 @@ def triage(case: GrievanceReceived, config: TriageConfig, now: datetime) -> Outc
             raise
         failures.append(f"classification failed ({type(exc).__name__}: {safe_text(exc, 200)})")
         decision = unread_decision(case, config, failures[-1])
+    if (model := config.second_opinion) is not None:
+        if critical_probability is None:
+            critical_probability = model.critical_probabilities([case.text])[0]
+        decision = weigh(decision, critical_probability, model)
     directory = config.directory()
     try:
         chosen: Route = route(facts_of(case, decision, now), directory, config.routing)
@@ -143,11 +153,16 @@ def make_handler(config: TriageConfig):
 
     def handle(cur: db.Cursor, records: list[Incoming]) -> list[envelope.Message]:
         now = datetime.now(UTC)
-        decided: dict[str, tuple[str, GrievanceReceived, Outcome]] = {}
+        cases: dict[str, tuple[str, GrievanceReceived]] = {}
         for rec in records:
             case = envelope.decode(topics.RECEIVED, rec.value or b"")
-            if case.case_ref not in decided:
-                decided[case.case_ref] = (rec.event_id, case, triage(case, config, now))
+            cases.setdefault(case.case_ref, (rec.event_id, case))
+        # The second opinion scores the whole batch at once: a fraction of the cost of one text at a time.
+        model = config.second_opinion
+        scores = model.critical_probabilities([case.text for _, case in cases.values()]) if model else None
+        decided: dict[str, tuple[str, GrievanceReceived, Outcome]] = {
+            ref: (event_id, case, triage(case, config, now, scores[i] if scores else None))
+            for i, (ref, (event_id, case)) in enumerate(cases.items())}
         inserted = psycopg2.extras.execute_values(
             cur, "INSERT INTO triage.decisions (case_ref, input, urgency, categories, indicators, decision,"
             " routing, ruleset) VALUES %s ON CONFLICT (case_ref) DO NOTHING RETURNING case_ref",
