@@ -29,3 +29,5 @@ OUTBOX_BACKLOG = Gauge("grievance_outbox_backlog", "Outbox rows committed but no
 CONSUMER_LAG = Gauge("grievance_consumer_lag", "Records on a topic a consumer group has not committed yet, read"
                      " from the broker (committed offsets against partition ends) by the dashboard's lag reader",
                      ["group", "topic"])
+SIGN_INS = Counter("grievance_dashboard_sign_ins_total", "Sign-ins to the operators' dashboard by outcome",
+                   ["outcome"])  # outcome: signed_in, failed, throttled (refused by the sign-in limit)

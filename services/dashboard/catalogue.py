@@ -40,6 +40,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "consumer_lag": "Consumer lag per group", "group": "Group", "lag": "Lag",
         "partitions_behind": "Partitions behind", "no_offsets": "No committed offsets yet",
         "read_from_broker": "Read from the broker at", "lag_unknown": "The broker has not answered: lag unknown.",
+        "too_many_sign_ins": "Too many failed sign-ins for this account or from this address. Try again in",
         "iris": "IRIS", "iris_certified": "IRIS certified", "iris_not_certified": "not IRIS certified",
         "iris_unknown_hint": "Not a recruitment agency in the partner directory", "spellings": "spellings",
         "iris_note": "IRIS status of the recruitment agencies in the published partner directory, matched by name"
@@ -81,6 +82,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "consumer_lag": "Retard des consommateurs par groupe", "group": "Groupe", "lag": "Retard",
         "partitions_behind": "Partitions en retard", "no_offsets": "Aucun offset validé pour l'instant",
         "read_from_broker": "Lu auprès du broker à", "lag_unknown": "Le broker n'a pas répondu : retard inconnu.",
+        "too_many_sign_ins": "Trop d'échecs de connexion pour ce compte ou depuis cette adresse. Réessayez dans",
         "iris": "IRIS", "iris_certified": "certifiée IRIS", "iris_not_certified": "non certifiée IRIS",
         "iris_unknown_hint": "Pas une agence de recrutement de l'annuaire des partenaires", "spellings": "graphies",
         "iris_note": "Statut IRIS des agences de recrutement de l'annuaire publié des partenaires, rapprochées par"

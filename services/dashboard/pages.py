@@ -3,6 +3,7 @@ headers every page carries (a strict content security policy: only our own vendo
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -43,9 +44,16 @@ def time_left(deadline: datetime | None, now: datetime) -> str:
     return "" if deadline is None else duration(max((deadline - now).total_seconds(), 0))
 
 
+def domid(*parts: object) -> str:
+    """A stable element id from what a row is about (an event id, a case reference): the live refresh gives
+    the focus back to the element with the same id."""
+    return re.sub(r"[^A-Za-z0-9_-]", "_", "-".join(str(p) for p in parts))[:150]
+
+
 ENV = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape(["html"]),
                   trim_blocks=True, lstrip_blocks=True)
 ENV.filters.update(when=when, duration=duration)
+ENV.globals.update(domid=domid)
 
 
 def render(name: str, language: str, status_code: int = 200, **context: Any) -> HTMLResponse:

@@ -15,8 +15,9 @@ from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Response
 
-from services.common import db
-from services.dashboard import catalogue, operators, queries, sessions
+from services.common import db, metrics
+from services.common import logging as log
+from services.dashboard import catalogue, operators, queries, sessions, throttle
 from services.dashboard.agencies import Agency, status
 from services.dashboard.filters import RANGES, URGENCIES, Filters
 from services.dashboard.lag import LagReading
@@ -43,6 +44,11 @@ def _set_cookie(response: Response, request: Request, name: str, value: str, max
 
 def _language(request: Request) -> str:
     return catalogue.choose(request.cookies.get(LANG_COOKIE), request.headers.get("accept-language"))
+
+
+def _client(request: Request) -> str:
+    """The client's address (uvicorn puts a trusted proxy's X-Forwarded-For here, and only a trusted one's)."""
+    return request.client.host if request.client else "unknown"
 
 
 def _safe_next(target: str | None) -> str:
@@ -105,23 +111,47 @@ def router(pool: db.Pool, users: dict[str, operators.Operator], requeuer: Requeu
         expected = request.cookies.get(LOGIN_COOKIE) or ""
         if not expected or not hmac.compare_digest(form.get("csrf", ""), expected):
             return Response("missing or stale login form: reload the page", status_code=403)
-        op = await run_in_threadpool(operators.authenticate, users, form.get("user", "")[:100],
-                                     form.get("password", "")[:1000])
-        if op is None:
-            token = secrets.token_urlsafe(24)
-            response = render("login.html", _language(request), 401, csrf=token, error=True,
-                              next=_safe_next(form.get("next")))
-            _set_cookie(response, request, LOGIN_COOKIE, token, max_age=3600)
+        user, client, at = form.get("user", "")[:100], _client(request), clock()
+
+        def refused_for() -> int | None:
+            with pool.transaction() as cur:
+                return throttle.retry_after(*throttle.recent(cur, user, client, at), at)
+        wait = await run_in_threadpool(refused_for)
+        if wait is not None:
+            # Checked before the password: past the limit, not even the right one gets in, so guessing stops.
+            metrics.SIGN_INS.labels("throttled").inc()
+            log.get().warning("sign_in_throttled", user=throttle.account_key(user), client=client, retry_after_s=wait)
+            response = login_again(request, 429, form, throttled_min=max(1, round(wait / 60)))
+            response.headers["Retry-After"] = str(wait)
             return response
+        op = await run_in_threadpool(operators.authenticate, users, user, form.get("password", "")[:1000])
+        if op is None:
+            def failed() -> None:
+                with pool.transaction() as cur:
+                    throttle.record(cur, user, client, at)
+            await run_in_threadpool(failed)
+            metrics.SIGN_INS.labels("failed").inc()
+            log.get().info("sign_in_failed", user=throttle.account_key(user), client=client)
+            return login_again(request, 401, form, error=True)
 
         def start() -> str:
             with pool.transaction() as cur:
                 token, session = sessions.create(cur, op)
                 sessions.audit(cur, session, "sign_in", op.id)
+                throttle.clear_account(cur, op.id)
             return token
         response = RedirectResponse(_safe_next(form.get("next")), status_code=303)
         _set_cookie(response, request, COOKIE, await run_in_threadpool(start), max_age=sessions.TTL_HOURS * 3600)
         response.delete_cookie(LOGIN_COOKIE, path="/")
+        metrics.SIGN_INS.labels("signed_in").inc()
+        return response
+
+    def login_again(request: Request, status_code: int, form: dict[str, str], **message) -> Response:
+        """The sign-in form again, with a fresh form token and why."""
+        token = secrets.token_urlsafe(24)
+        response = render("login.html", _language(request), status_code, csrf=token,
+                          next=_safe_next(form.get("next")), **{"error": False, **message})
+        _set_cookie(response, request, LOGIN_COOKIE, token, max_age=3600)
         return response
 
     async def checked(request: Request, role: str) -> tuple[sessions.Session | None, dict[str, str], Response | None]:

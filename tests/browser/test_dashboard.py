@@ -26,7 +26,8 @@ def sign_in(browser, stack, user: str = "demo-operator", password: str | None = 
     assert "/login" in page.url  # nothing without signing in
     page.fill("input[name=user]", user)
     page.fill("input[name=password]", password or f"{user}-password")
-    page.click("button[type=submit]")
+    with page.expect_navigation():  # signed in (or refused) before the test goes on
+        page.click("button[type=submit]")
     return context, page
 
 
@@ -184,7 +185,8 @@ def test_actions_need_the_operator_role_and_the_csrf_token(dstack):
 
 DEMO = [  # (text, country of work, employer, recruiter)
     ("My employer took my passport and locked us in the dormitory.", "MY", "Sunrise Garments", "Fast Jobs"),
-    ("The recruiter charged me fees and my wages are late.", "MY", "Sunrise Garments", "Fast Jobs"),
+    ("The recruiter charged me fees and my wages are late.", "MY", "Sunrise Garments", "SUNRISE MANPOWER PVT. LTD."),
+    ("The agency took 3000 dollars in fees and kept my contract.", "QA", "Gulf Build Co", "Golden Bridge Overseas"),
     ("We have not been paid for 3 months and the agent keeps our passports.", "QA", "Gulf Build Co", "Fast Jobs"),
     ("My wages were paid late last month.", "QA", "Gulf Build Co", None),
     ("The supervisor hit a worker and threatened us if we complain.", "MY", "Palm Estates", "Harbour Manpower"),
@@ -210,5 +212,10 @@ def test_screenshot_with_demo_data(browser, dstack, shot):
     shot(page, "flow-demo")
     page.goto(dstack.url("dashboard") + "/patterns?range=24h")
     assert "Sunrise Garments" in page.locator("#employers").inner_text()
+    # IRIS status from the published directory: agency-sunrise is certified, agency-goldenbridge is not
+    recruiters = page.locator("#recruiters")
+    assert recruiters.locator('tr:has-text("SUNRISE MANPOWER") [data-iris]').get_attribute("data-iris") == "certified"
+    assert recruiters.locator('tr:has-text("Golden Bridge") [data-iris]').get_attribute("data-iris") == "not_certified"
+    assert recruiters.locator('tr:has-text("Fast Jobs") [data-iris]').get_attribute("data-iris") == "unknown"
     shot(page, "patterns-demo")
     context.close()

@@ -1,0 +1,72 @@
+"""The sign-in limit against password guessing: so many failed sign-ins per account, and per client address,
+within a sliding window; past either, every sign-in of that account or from that address is refused (429 with
+Retry-After) until enough failures have left the window, the right password included, so guessing cannot
+go on. Unknown accounts count like known ones (a guess at names is a guess too). A successful sign-in clears
+its account's failures; the address keeps its own.
+
+The decision is pure (`retry_after`); the failures live in dashboard.login_failures (`record`, `recent`),
+so a restart or a second dashboard process does not reset them."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from services.common import db
+
+
+@dataclass(frozen=True)
+class Limits:
+    per_account: int = 5
+    per_client: int = 20
+    window: timedelta = timedelta(minutes=15)
+
+
+LIMITS = Limits()
+
+
+def account_key(user_id: str) -> str:
+    """What failures are counted under: the name as typed, folded, bounded (it is attacker's text)."""
+    return user_id.strip().lower()[:100]
+
+
+def retry_after(account: Sequence[datetime], client: Sequence[datetime], now: datetime,
+                limits: Limits = LIMITS) -> int | None:
+    """Seconds until a sign-in may be tried again, or None when it may be now. `account` and `client` are the
+    failure times within the window (any order)."""
+    waits = [_wait(account, limits.per_account, now, limits.window),
+             _wait(client, limits.per_client, now, limits.window)]
+    longest = max(waits)
+    return None if longest <= 0 else max(1, math.ceil(longest))
+
+
+def _wait(failures: Sequence[datetime], limit: int, now: datetime, window: timedelta) -> float:
+    inside = sorted(t for t in failures if t > now - window)
+    if len(inside) < limit:
+        return 0
+    # Under the limit again once all but limit - 1 of them have left the window.
+    return (inside[len(inside) - limit] + window - now).total_seconds()
+
+
+def recent(cur: db.Cursor, user_id: str, client: str, now: datetime,
+           limits: Limits = LIMITS) -> tuple[list[datetime], list[datetime]]:
+    """The failure times within the window of the account and of the address (as many as decide)."""
+    since = now - limits.window
+    cur.execute("SELECT at FROM dashboard.login_failures WHERE user_id = %s AND at > %s ORDER BY at DESC LIMIT %s",
+                (account_key(user_id), since, limits.per_account))
+    account = [r[0] for r in cur.fetchall()]
+    cur.execute("SELECT at FROM dashboard.login_failures WHERE client = %s AND at > %s ORDER BY at DESC LIMIT %s",
+                (client, since, limits.per_client))
+    return account, [r[0] for r in cur.fetchall()]
+
+
+def record(cur: db.Cursor, user_id: str, client: str, now: datetime, limits: Limits = LIMITS) -> None:
+    cur.execute("DELETE FROM dashboard.login_failures WHERE at < %s", (now - limits.window,))
+    cur.execute("INSERT INTO dashboard.login_failures (user_id, client, at) VALUES (%s, %s, %s)",
+                (account_key(user_id), client[:100], now))
+
+
+def clear_account(cur: db.Cursor, user_id: str) -> None:
+    cur.execute("DELETE FROM dashboard.login_failures WHERE user_id = %s", (account_key(user_id),))
