@@ -10,6 +10,11 @@ How a decision is reached:
    request for information;
 4. urgency is the highest of the concepts that count, raised by combinations and partner hints, never
    lowered by them; nothing recognised, or an uncovered language, means `high` and human review.
+The safety net: danger said indirectly or in plain words ("I don't want to wake up tomorrow", "I can see
+the bone", "they lock the gate") is in the lexicons as the critical concept it means; distress with no
+named danger ("please save me") is `high` and reviewed; a language no lexicon covers is reviewed and
+`high`, and `critical` when its safety-net words (config/triage/safety_net/) name a danger; a negation
+reaches no further than its clause, a comma included.
 """
 
 from __future__ import annotations
@@ -24,12 +29,14 @@ from pydantic import TypeAdapter
 
 from schemas.models import Evidence, TriageDecision, Urgency
 from services.triage.language import LanguageDetector
-from services.triage.lexicon import FILLERS_FILE, MARKER, MARKERS_FILE, Hit, Lexicon
+from services.triage.lexicon import FILLERS_FILE, MARKER, MARKERS_FILE, SAFETY_NET_DIR, Hit, Lexicon
 from services.triage.text import fold, prepare
 
 _EVIDENCE = TypeAdapter(list[Evidence])
 _QUESTION = re.compile(r"[?？؟]")
 _CLAUSE_END = re.compile(r"[.!?;\n।॥။၊។៕؟،]")
+# A negation reaches no further than its clause: "no one hits me, they lock the door" keeps the lock.
+_COMMA = re.compile(r"[,，、]")
 
 
 @dataclass(frozen=True)
@@ -39,6 +46,7 @@ class Concept:
     indicators: tuple[str, ...]
     urgency: Urgency
     says: str
+    review: bool = False  # a person should read the text whatever the urgency (distress without a named danger)
 
 
 @dataclass(frozen=True)
@@ -74,7 +82,7 @@ class Ruleset:
         policy = yaml.safe_load((directory / "policy.yaml").read_text(encoding="utf-8"))
         concepts = {
             name: Concept(name, spec["category"], tuple(spec.get("indicators", ())), Urgency(spec["urgency"]),
-                          spec["says"])
+                          spec["says"], bool(spec.get("review", False)))
             for name, spec in policy["concepts"].items()
         }
         combinations = tuple(
@@ -94,7 +102,7 @@ class Ruleset:
             minor_at_least=Urgency(policy["minor_involved"]["at_least"]),
             minor_with_harm=Urgency(policy["minor_involved"]["with_harm"]),
             lexicon=Lexicon.load(directory / "lexicons", set(concepts), markers=directory / MARKERS_FILE,
-                                 fillers=directory / FILLERS_FILE),
+                                 fillers=directory / FILLERS_FILE, safety_net=directory / SAFETY_NET_DIR),
         )
 
 
@@ -161,6 +169,10 @@ class Classifier:
             if combo.fires(active) and combo.urgency.rank > urgency.rank:
                 urgency = combo.urgency
                 reasons.append(f"combination {combo.name}: {combo.says} → {urgency.value}")
+        distress = [n for n in ordered if rules.concepts[n].review]
+        if distress:
+            needs_review = True
+            reasons.append(f"{rules.concepts[distress[0]].says}: human review")
         if not active:
             needs_review = True
             urgency = rules.no_evidence
@@ -206,6 +218,8 @@ class Classifier:
           terms: a danger the writer mentions is never set aside as settled."""
         clause_ends = sorted([m.start() for m in _CLAUSE_END.finditer(folded)]
                              + [c.start for c in cues if c.term.kind == "boundary"])
+        commas = [m.start() for m in _COMMA.finditer(folded)] if "," in folded or not folded.isascii() else []
+        negation_ends = sorted(clause_ends + commas) if commas else clause_ends
         # A cue inside a concept term is part of its meaning ("not paid"), not a cue.
         scoping = [c for c in cues if c.term.kind not in ("boundary", MARKER)
                    and not any(h.start <= c.start and c.end <= h.end for h in concepts)]
@@ -213,7 +227,8 @@ class Classifier:
         for h in concepts:
             # Only a grievance can be settled: a danger is never set aside as resolved, nor are thanks.
             settles = self.rules.concepts[h.term.kind].urgency in (Urgency.high, Urgency.medium)
-            cue = next((c for c in scoping if _applies(c, h, self.rules.windows, settles, clause_ends)), None)
+            cue = next((c for c in scoping
+                        if _applies(c, h, self.rules.windows, settles, clause_ends, negation_ends)), None)
             if cue is None:
                 counted.append(h)
                 continue
@@ -224,11 +239,14 @@ class Classifier:
         return counted, set_aside
 
 
-def _applies(cue: Hit, h: Hit, windows: dict[str, int], settles: bool, clause_ends: list[int]) -> bool:
+def _applies(cue: Hit, h: Hit, windows: dict[str, int], settles: bool, clause_ends: list[int],
+             negation_ends: list[int]) -> bool:
     kind = cue.term.kind
     if kind == "negation_after":
         return (cue.start >= h.end - 1 and cue.start - h.end <= windows[kind]
-                and not _crosses(clause_ends, h.end, cue.start))
+                and not _crosses(negation_ends, h.end, cue.start))
+    if kind == "negation":
+        clause_ends = negation_ends
     if kind == "resolved":  # in the same clause: "salary received, but passport still held" stays high
         lo, hi = min(cue.end, h.end), max(cue.start, h.start)
         return settles and not _crosses(clause_ends, lo, hi)

@@ -10,7 +10,6 @@ written on to the word) match anywhere.
 from __future__ import annotations
 
 import re
-from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
@@ -23,6 +22,9 @@ from services.triage.text import fold, strip_invisible
 MARKER = "marker"  # a word that tells which language a text is in (language_markers.yaml), nothing else
 MARKERS_FILE = "language_markers.yaml"
 FILLERS_FILE = "fillers.yaml"
+# Danger words in languages no lexicon covers (safety_net/<language>.yaml): a text in such a language is still
+# read by a person, but one that says someone is beaten, locked in or bleeding is critical until then.
+SAFETY_NET_DIR = "safety_net"
 LATIN, INDIC, OTHER = 0, 1, 2  # how a key's script bounds its matches
 CUE_KINDS = ("negation", "negation_after", "hypothetical", "reported", "resolved", "boundary")
 GAP = " .. "
@@ -37,6 +39,7 @@ class Term:
     parts: tuple[str, ...]  # folded; more than one for "a .. b"
     prefix: bool  # "word*": the last part may continue into a longer word
     is_cue: bool
+    covers: bool = True  # False for a safety-net term: its language is still not covered
 
 
 class Hit(NamedTuple):  # a tuple: texts make many of these, and tuples are the cheapest to make
@@ -57,7 +60,7 @@ class Lexicon:
                          for language, words in sorted((fillers or {}).items())
                          if words and (pattern := _filler_pattern(words)) is not None]
         self._any_filler = _filler_pattern([w for words in (fillers or {}).values() for w in words])
-        self.languages = sorted({t.language for t in terms})
+        self.languages = sorted({t.language for t in terms if t.covers})  # the languages the rules cover
         # Per key: the terms it completes, split by whether the match may run on into a longer word
         # ("word*"). A gap term is looked at only when its last part matches, so a frequent first part
         # ("no .. paid") costs nothing until the rest of the term turns up.
@@ -77,19 +80,20 @@ class Lexicon:
 
     @classmethod
     def load(cls, directory: Path, concepts: set[str], markers: Path | None = None,
-             fillers: Path | None = None) -> Lexicon:
+             fillers: Path | None = None, safety_net: Path | None = None) -> Lexicon:
         terms: list[Term] = []
-        for path in sorted(directory.glob("*.yaml")):
-            data = yaml.safe_load(path.read_text(encoding="utf-8"))
-            language = data["language"]
-            for kind, words in (data.get("terms") or {}).items():
-                if kind not in concepts:
-                    raise ValueError(f"{path.name}: unknown concept {kind!r} (see policy.yaml)")
-                terms.extend(_term(w, kind, language, is_cue=False) for w in words)
-            for kind, words in (data.get("cues") or {}).items():
-                if kind not in CUE_KINDS:
-                    raise ValueError(f"{path.name}: unknown cue kind {kind!r}; expected one of {CUE_KINDS}")
-                terms.extend(_term(w, kind, language, is_cue=True) for w in words)
+        for covers, where in ((True, directory), (False, safety_net)):
+            for path in sorted(where.glob("*.yaml")) if where is not None and where.exists() else ():
+                data = yaml.safe_load(path.read_text(encoding="utf-8"))
+                language = data["language"]
+                for kind, words in (data.get("terms") or {}).items():
+                    if kind not in concepts:
+                        raise ValueError(f"{path.name}: unknown concept {kind!r} (see policy.yaml)")
+                    terms.extend(_term(w, kind, language, is_cue=False, covers=covers) for w in words)
+                for kind, words in (data.get("cues") or {}).items():
+                    if kind not in CUE_KINDS:
+                        raise ValueError(f"{path.name}: unknown cue kind {kind!r}; expected one of {CUE_KINDS}")
+                    terms.extend(_term(w, kind, language, is_cue=True, covers=covers) for w in words)
         if markers is not None and markers.exists():
             for language, words in (yaml.safe_load(markers.read_text(encoding="utf-8")) or {}).items():
                 terms.extend(_term(w, MARKER, language, is_cue=True) for w in words)
@@ -143,29 +147,36 @@ class Lexicon:
         hits: list[Hit] = []
         if self._automaton.kind == ahocorasick.EMPTY:  # no terms at all: nothing to find
             return hits
-        seen: dict[str, list[tuple[int, int]]] = defaultdict(list)  # whole-word spans of inner parts so far
+        seen: dict[str, list[tuple[int, int]]] = {}  # whole-word spans of inner parts so far
         n = len(folded)
+        add = hits.append
         for last, (key, length, script, is_inner, both, open_ended) in self._automaton.iter(folded):
             start, end = last - length + 1, last + 1
-            whole = True
             if script == LATIN:  # words are space-delimited
-                if start > 0 and folded[start - 1].isalnum():
+                if start and folded[start - 1].isalnum():
                     continue
                 whole = end >= n or not folded[end].isalnum()
-            elif script == INDIC and start > 0 and "\u0900" <= folded[start - 1] <= "\u09ff" \
-                    and folded[start - 1] not in "\u0964\u0965":
-                continue  # Devanagari and Bengali separate words by spaces: a term starts a word ("थी" ≠ "साथी")
+            else:
+                if script == INDIC and start and "\u0900" <= folded[start - 1] <= "\u09ff" \
+                        and folded[start - 1] not in "\u0964\u0965":
+                    continue  # Devanagari and Bengali separate words by spaces: a term starts a word ("थी" ≠ "साथी")
+                whole = True
             if whole:
                 if is_inner:
-                    seen[key].append((start, end))
+                    if key in seen:
+                        seen[key].append((start, end))
+                    else:
+                        seen[key] = [(start, end)]
                 completes = both
             else:
                 completes = open_ended
+                if not completes:
+                    continue
                 while end < n and folded[end].isalnum():  # "beat*" in "beating": the evidence is the word
                     end += 1
             for term in completes:
                 if len(term.parts) == 1:
-                    hits.append(Hit(term, start, end))
+                    add(Hit(term, start, end))
                 else:
                     hits.extend(Hit(term, s, end) for s in _gap_starts(term.parts, seen, start))
         return hits
@@ -197,13 +208,13 @@ def _filler_pattern(words: list[str]) -> re.Pattern[str] | None:
     return re.compile(rf"(?:{'|'.join(alternatives)})\s*")
 
 
-def _term(text: str, kind: str, language: str, *, is_cue: bool) -> Term:
+def _term(text: str, kind: str, language: str, *, is_cue: bool, covers: bool = True) -> Term:
     raw = str(text).strip()
     prefix = raw.endswith("*")
     parts = tuple(fold(strip_invisible(p).strip()) for p in raw.rstrip("*").split(GAP))
     if not all(parts):
         raise ValueError(f"empty term in {language} lexicon: {text!r}")
-    return Term(raw, kind, language, parts, prefix, is_cue)
+    return Term(raw, kind, language, parts, prefix, is_cue, covers)
 
 
 def _is_latin(ch: str) -> bool:
