@@ -319,7 +319,7 @@ def cmd_triage_model(args: argparse.Namespace) -> int:
 
     config_dir = Settings.from_env().config_dir
     if args.action == "train":
-        return run_train_model(config_dir, Path(args.data_root), cross_validation=not args.no_cross_validation)
+        return run_train_model(config_dir, Path(args.data_root))
     return run_measure_model(config_dir, Path(args.data))
 
 
@@ -613,7 +613,6 @@ def parser() -> argparse.ArgumentParser:
                    help="train: the folder holding the labelled sets it learns from")
     s.add_argument("--data", default=str(REPO_ROOT / "tests" / "data" / "triage_sealed2"),
                    help="measure: a labelled set (one it was not trained on)")
-    s.add_argument("--no-cross-validation", action="store_true", help="train: skip the cross-validated figures")
     s.set_defaults(func=cmd_triage_model)
 
     s = sub.add_parser("what-if", help="re-run stored cases through candidate rules; report what would change")

@@ -169,11 +169,11 @@ def run_speed(config_dir: Path, data: Path, repeat: int, rules_only: bool = Fals
             "second_opinion": model.version if model else None}
 
 
-def run_train_model(config_dir: Path, data_root: Path, cross_validation: bool) -> int:
+def run_train_model(config_dir: Path, data_root: Path) -> int:
     """`grievance triage-model train`: refit on the training sets, write config/triage/model/, print its figures."""
     from services.triage.model_training import train  # scikit-learn: the dev extra
 
-    params = train(data_root, config_dir / "triage", with_cross_validation=cross_validation)
+    params = train(data_root, config_dir / "triage")
     print(json.dumps(params, indent=2))
     return 0
 
@@ -184,6 +184,8 @@ def run_measure_model(config_dir: Path, data: Path) -> int:
 
     model = SecondOpinion.load(config_dir / "triage")
     examples = load_examples(data)
-    figures = measure(model.critical_probabilities([ex.text for ex in examples]), examples)
+    at = {"critical_at": model.critical_at, "not_critical_below": model.not_critical_below,
+          "raise_to_critical_at": model.raise_to_critical_at}
+    figures = measure(model.critical_probabilities([ex.text for ex in examples]), examples, at)
     print(json.dumps({"model": model.version, "data": data.name, **figures}, indent=2))
     return 0
