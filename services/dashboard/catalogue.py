@@ -41,6 +41,9 @@ MESSAGES: dict[str, dict[str, str]] = {
         "partitions_behind": "Partitions behind", "no_offsets": "No committed offsets yet",
         "read_from_broker": "Read from the broker at", "lag_unknown": "The broker has not answered: lag unknown.",
         "too_many_sign_ins": "Too many failed sign-ins for this account or from this address. Try again in",
+        "employer": "employer", "recruiter": "recruiter", "ilo_indicators": "ILO indicators", "final": "final",
+        "kafka_partition": "partition", "kafka_offset": "offset", "consumer_group": "Consumer group",
+        "event_id": "Event id", "bytes": "bytes", "skip_to_content": "Skip to the content",
         "iris": "IRIS", "iris_certified": "IRIS certified", "iris_not_certified": "not IRIS certified",
         "iris_unknown_hint": "Not a recruitment agency in the partner directory", "spellings": "spellings",
         "iris_note": "IRIS status of the recruitment agencies in the published partner directory, matched by name"
@@ -83,6 +86,10 @@ MESSAGES: dict[str, dict[str, str]] = {
         "partitions_behind": "Partitions en retard", "no_offsets": "Aucun offset validé pour l'instant",
         "read_from_broker": "Lu auprès du broker à", "lag_unknown": "Le broker n'a pas répondu : retard inconnu.",
         "too_many_sign_ins": "Trop d'échecs de connexion pour ce compte ou depuis cette adresse. Réessayez dans",
+        "employer": "employeur", "recruiter": "recruteur", "ilo_indicators": "indicateurs de l'OIT",
+        "final": "définitif", "kafka_partition": "partition", "kafka_offset": "offset",
+        "consumer_group": "Groupe de consommateurs", "event_id": "Identifiant de l'événement", "bytes": "octets",
+        "skip_to_content": "Aller au contenu",
         "iris": "IRIS", "iris_certified": "certifiée IRIS", "iris_not_certified": "non certifiée IRIS",
         "iris_unknown_hint": "Pas une agence de recrutement de l'annuaire des partenaires", "spellings": "graphies",
         "iris_note": "Statut IRIS des agences de recrutement de l'annuaire publié des partenaires, rapprochées par"

@@ -9,7 +9,7 @@ import re
 import secrets
 from collections.abc import Callable
 from datetime import UTC, datetime
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, quote
 
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
@@ -73,7 +73,9 @@ def router(pool: db.Pool, users: dict[str, operators.Operator], requeuer: Requeu
                       now=clock(), ranges=list(RANGES), urgencies=URGENCIES, **context)
 
     def to_login(request: Request) -> Response:
-        return RedirectResponse("/login?next=" + request.url.path, status_code=303)
+        # back to the same view after signing in, filters included
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        return RedirectResponse("/login?next=" + quote(target, safe=""), status_code=303)
 
     def denied(request: Request, session: sessions.Session) -> Response:
         return page(request, "message.html", session, 403, text_key="forbidden")

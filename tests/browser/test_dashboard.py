@@ -4,6 +4,7 @@ go through; filters in the URL changing the numbers; roles and CSRF refused wher
 
 from __future__ import annotations
 
+import html
 import re
 import uuid
 
@@ -122,7 +123,7 @@ def test_a_requeued_dead_letter_flows_once_its_cause_is_fixed(browser, dstack, s
 
 def test_filters_change_the_url_and_the_numbers(browser, dstack, shot):
     submit(dstack, text="My wages were paid late last month.", country_of_work="QA")
-    submit(dstack)  # critical
+    critical_ref = submit(dstack)
     context, page = sign_in(browser, dstack, "demo-viewer")
 
     def projected():
@@ -148,10 +149,16 @@ def test_filters_change_the_url_and_the_numbers(browser, dstack, shot):
     # A viewer sees no action buttons; the French page on a phone's width.
     assert page.get_by_role("button", name="Acknowledge").count() == 0
     page.set_viewport_size({"width": 390, "height": 844})
-    page.goto(dstack.url("dashboard") + "/lang/fr?next=/now")
+    page.get_by_role("link", name="FR", exact=True).click()
+    page.wait_for_url(re.compile(r".*/now\?country=QA$"))  # the language changed, the filters kept
     assert page.locator("h1").inner_text() == "Maintenant"
     assert page.evaluate("document.documentElement.scrollWidth") <= 400  # no sideways scrolling
     shot(page, "now-phone-fr")
+    for path, title in (("/flow", "Flux"), ("/patterns", "Tendances"), (f"/cases/{critical_ref}", "Cas")):
+        page.goto(dstack.url("dashboard") + path)
+        assert page.locator("h1").inner_text().startswith(title)
+        assert page.evaluate("document.documentElement.scrollWidth") <= 400, path
+    shot(page, "flow-phone-fr")
     context.close()
 
 
@@ -179,6 +186,16 @@ def test_actions_need_the_operator_role_and_the_csrf_token(dstack):
     assert httpx.get(base + "/cases/GRV-AAAAAAAAAAAA", timeout=10).status_code == 303  # to the login page
     r = operator.get("/now")
     assert "script-src 'self'" in r.headers["content-security-policy"]
+    # Signing in from a filtered link leads back to the same view, filters included.
+    with httpx.Client(base_url=base, timeout=10) as visitor:
+        to_login = visitor.get("/flow?urgency=critical&range=24h")
+        assert to_login.status_code == 303
+        form = visitor.get(to_login.headers["location"]).text
+        token = re.search(r'name="csrf" value="([^"]+)"', form).group(1)
+        back = html.unescape(re.search(r'name="next" value="([^"]+)"', form).group(1))
+        signed_in = visitor.post("/login", data={"csrf": token, "next": back, "user": "demo-viewer",
+                                                 "password": "demo-viewer-password"})
+        assert signed_in.headers["location"] == "/flow?urgency=critical&range=24h"
     for client in (viewer, operator):
         client.close()
 
