@@ -6,9 +6,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 
+from schemas.models import Urgency
 from services.common.settings import REPO_ROOT
+from services.triage.evaluation import Example, Report
 
 DATA = REPO_ROOT / "tests" / "data" / "triage"
 
@@ -41,3 +44,68 @@ def test_the_gate_fails_when_the_rules_lose_their_words(tmp_path: Path):
     done = run_eval(env={"GRIEVANCE_CONFIG_DIR": str(tmp_path)})
     assert done.returncode == 1
     assert "critical recall" in done.stderr
+
+
+# The gate on sets the rules were not written from (sealed: nobody changing the rules reads their texts).
+# Each threshold is the figure first measured with the rules (triage-2026.12.1) and the second opinion
+# (so-487f79f77f52) together, rounded down: the gate catches a change that loses ground on unseen messages,
+# and is raised as the figures improve. Issue 12 asks for zero critical cases under-triaged without review
+# on triage_sealed4; it measured 4 (11 with the rules alone), so the gate holds that line until it is zero.
+UNSEEN_GATES = {
+    # set: (max critical under-triaged without review, min critical recall, min urgency accuracy,
+    #       min accuracy of the second opinion alone, critical or not)
+    "triage_sealed4": (4, 0.71, 0.69, 0.78),
+    "triage_sealed2": (0, 0.97, 0.80, 0.85),
+}
+
+
+@pytest.mark.parametrize("name", sorted(UNSEEN_GATES))
+def test_on_unseen_messages_no_more_critical_cases_go_unreviewed(name: str):
+    unreviewed, recall, accuracy, model_accuracy = UNSEEN_GATES[name]
+    done = run_eval("--data", str(REPO_ROOT / "tests" / "data" / name), "--json",
+                    "--max-critical-unreviewed", str(unreviewed), "--min-critical-recall", str(recall),
+                    "--min-accuracy", str(accuracy))
+    figures = json.loads(done.stdout)
+    assert figures["second_opinion"] is not None, "the gate measures triage as the service runs it"
+    assert figures["critical_under_triaged_unreviewed"] <= unreviewed, done.stderr
+    assert figures["critical_recall"] >= recall and figures["urgency_accuracy"] >= accuracy, done.stderr
+    assert figures["second_opinion_alone"]["accuracy"] >= model_accuracy
+    assert done.returncode == 0, done.stderr
+
+
+def test_the_unreviewed_gate_fails_when_a_critical_case_slips_through():
+    """The same set with the second opinion off leaves more critical cases unreviewed than the gate allows."""
+    done = run_eval("--data", str(REPO_ROOT / "tests" / "data" / "triage_sealed4"), "--json", "--rules-only",
+                    "--max-critical-unreviewed", "0", "--min-critical-recall", "0", "--min-accuracy", "0")
+    figures = json.loads(done.stdout)
+    assert figures["second_opinion"] is None and figures["critical_under_triaged_unreviewed"] > 0
+    assert done.returncode == 1
+    assert "critical cases under-triaged without review" in done.stderr
+
+
+def example(urgency: Urgency, language: str = "en") -> Example:
+    return Example(f"{language}-1", language, "text", urgency, (), ())
+
+
+def test_a_critical_case_below_critical_counts_as_unreviewed_only_without_the_review_flag():
+    report = Report()
+    report.add(example(Urgency.critical), Urgency.high, [], "en", needs_review=True)
+    report.add(example(Urgency.critical, "fr"), Urgency.high, [], "fr", needs_review=False)
+    report.add(example(Urgency.critical, "fr"), Urgency.critical, [], "fr", needs_review=False)
+    report.add(example(Urgency.high, "fr"), Urgency.medium, [], "fr", needs_review=False)
+    f = report.figures()
+    assert f["critical_under_triaged_unreviewed"] == 1
+    assert f["per_language"]["fr"]["critical_unreviewed"] == 1 and f["per_language"]["en"]["critical_unreviewed"] == 0
+    assert f["per_language"]["en"]["review_rate"] == 1.0 and f["review_rate"] == 0.25
+    assert "critical under w/o review" in report.table()
+
+
+def test_the_second_opinions_own_figures_count_critical_or_not():
+    report = Report()
+    assert report.figures()["second_opinion_alone"] is None
+    report.add_opinion(example(Urgency.critical), says_critical=True)
+    report.add_opinion(example(Urgency.critical), says_critical=False)
+    report.add_opinion(example(Urgency.high), says_critical=True)
+    report.add_opinion(example(Urgency.low), says_critical=False)
+    assert report.figures()["second_opinion_alone"] == {"accuracy": 0.5, "critical_recall": 0.5,
+                                                        "critical_precision": 0.5}
