@@ -4,7 +4,7 @@ Retry-After) until enough failures have left the window, the right password incl
 go on. Unknown accounts count like known ones (a guess at names is a guess too). A successful sign-in clears
 its account's failures; the address keeps its own.
 
-The decision is pure (`retry_after`); the failures live in dashboard.login_failures (`record`, `recent`),
+The decision is pure (`retry_after`); the failures live in dashboard.login_failures (`claim`, `succeeded`),
 so a restart or a second dashboard process does not reset them."""
 
 from __future__ import annotations
@@ -50,23 +50,36 @@ def _wait(failures: Sequence[datetime], limit: int, now: datetime, window: timed
     return (inside[len(inside) - limit] + window - now).total_seconds()
 
 
-def recent(cur: db.Cursor, user_id: str, client: str, now: datetime,
+def claim(cur: db.Cursor, user_id: str, client: str, now: datetime,
+          limits: Limits = LIMITS) -> tuple[int | None, int | None]:
+    """(seconds to wait, None) when refused; else (None, the id of a failure recorded in advance), which the
+    caller forgets once the password proves right. Recording before the password is checked, under a lock per
+    account and per address, means parallel guesses cannot all pass the check before any has failed."""
+    account = account_key(user_id)
+    # Always the account first, then the address: two sign-ins never wait on each other's second lock.
+    cur.execute("SELECT pg_advisory_xact_lock(hashtext('dashboard-sign-in:' || %s)),"
+                " pg_advisory_xact_lock(hashtext('dashboard-sign-in-from:' || %s))", (account, client))
+    wait = retry_after(*recent(cur, account, client, now, limits), now, limits)
+    if wait is not None:
+        return wait, None
+    cur.execute("DELETE FROM dashboard.login_failures WHERE at < %s", (now - limits.window,))
+    cur.execute("INSERT INTO dashboard.login_failures (user_id, client, at) VALUES (%s, %s, %s) RETURNING id",
+                (account, client[:100], now))
+    return None, cur.fetchone()[0]
+
+
+def recent(cur: db.Cursor, account: str, client: str, now: datetime,
            limits: Limits = LIMITS) -> tuple[list[datetime], list[datetime]]:
     """The failure times within the window of the account and of the address (as many as decide)."""
     since = now - limits.window
     cur.execute("SELECT at FROM dashboard.login_failures WHERE user_id = %s AND at > %s ORDER BY at DESC LIMIT %s",
-                (account_key(user_id), since, limits.per_account))
-    account = [r[0] for r in cur.fetchall()]
+                (account, since, limits.per_account))
+    found = [r[0] for r in cur.fetchall()]
     cur.execute("SELECT at FROM dashboard.login_failures WHERE client = %s AND at > %s ORDER BY at DESC LIMIT %s",
-                (client, since, limits.per_client))
-    return account, [r[0] for r in cur.fetchall()]
+                (client[:100], since, limits.per_client))
+    return found, [r[0] for r in cur.fetchall()]
 
 
-def record(cur: db.Cursor, user_id: str, client: str, now: datetime, limits: Limits = LIMITS) -> None:
-    cur.execute("DELETE FROM dashboard.login_failures WHERE at < %s", (now - limits.window,))
-    cur.execute("INSERT INTO dashboard.login_failures (user_id, client, at) VALUES (%s, %s, %s)",
-                (account_key(user_id), client[:100], now))
-
-
-def clear_account(cur: db.Cursor, user_id: str) -> None:
-    cur.execute("DELETE FROM dashboard.login_failures WHERE user_id = %s", (account_key(user_id),))
+def succeeded(cur: db.Cursor, user_id: str, claimed: int) -> None:
+    """The password was right: the failure recorded in advance was none, and the account starts afresh."""
+    cur.execute("DELETE FROM dashboard.login_failures WHERE id = %s OR user_id = %s", (claimed, account_key(user_id)))

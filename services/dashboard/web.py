@@ -115,10 +115,10 @@ def router(pool: db.Pool, users: dict[str, operators.Operator], requeuer: Requeu
             return Response("missing or stale login form: reload the page", status_code=403)
         user, client, at = form.get("user", "")[:100], _client(request), clock()
 
-        def refused_for() -> int | None:
+        def claim() -> tuple[int | None, int | None]:
             with pool.transaction() as cur:
-                return throttle.retry_after(*throttle.recent(cur, user, client, at), at)
-        wait = await run_in_threadpool(refused_for)
+                return throttle.claim(cur, user, client, at)
+        wait, claimed = await run_in_threadpool(claim)
         if wait is not None:
             # Checked before the password: past the limit, not even the right one gets in, so guessing stops.
             metrics.SIGN_INS.labels("throttled").inc()
@@ -127,11 +127,7 @@ def router(pool: db.Pool, users: dict[str, operators.Operator], requeuer: Requeu
             response.headers["Retry-After"] = str(wait)
             return response
         op = await run_in_threadpool(operators.authenticate, users, user, form.get("password", "")[:1000])
-        if op is None:
-            def failed() -> None:
-                with pool.transaction() as cur:
-                    throttle.record(cur, user, client, at)
-            await run_in_threadpool(failed)
+        if op is None:  # the failure claimed above stays recorded
             metrics.SIGN_INS.labels("failed").inc()
             log.get().info("sign_in_failed", user=throttle.account_key(user), client=client)
             return login_again(request, 401, form, error=True)
@@ -140,7 +136,7 @@ def router(pool: db.Pool, users: dict[str, operators.Operator], requeuer: Requeu
             with pool.transaction() as cur:
                 token, session = sessions.create(cur, op)
                 sessions.audit(cur, session, "sign_in", op.id)
-                throttle.clear_account(cur, op.id)
+                throttle.succeeded(cur, user, claimed)
             return token
         response = RedirectResponse(_safe_next(form.get("next")), status_code=303)
         _set_cookie(response, request, COOKIE, await run_in_threadpool(start), max_age=sessions.TTL_HOURS * 3600)

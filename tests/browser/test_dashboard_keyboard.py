@@ -6,7 +6,9 @@ sign-ins refused with 429 and Retry-After, per account and per address, counted 
 from __future__ import annotations
 
 import re
+import threading
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import psycopg2
@@ -115,3 +117,23 @@ def test_too_many_failed_sign_ins_are_refused_per_account_and_per_address(browse
         with psycopg2.connect(dstack.database_url) as conn, conn.cursor() as cur:
             cur.execute("UPDATE dashboard.login_failures SET at = at - interval '15 minutes'")
         assert attempt(client, "demo-admin", "demo-admin-password").status_code == 303
+
+
+def test_parallel_guesses_get_no_more_tries_than_sequential_ones(dstack):
+    """Twelve wrong passwords for one account sent at the same moment: five are checked, the rest refused."""
+    account, n = f"ghost-{uuid.uuid4().hex[:6]}", 12
+    clients = [httpx.Client(base_url=dstack.url("dashboard"), timeout=30) for _ in range(n)]
+    try:
+        forms = [sign_in_form(c) for c in clients]  # each its own form token, fetched beforehand
+        start = threading.Barrier(n)
+
+        def guess(i: int) -> int:
+            start.wait()
+            return clients[i].post("/login", data={"csrf": forms[i], "user": account, "password": f"p{i}"}
+                                   ).status_code
+        with ThreadPoolExecutor(n) as pool:
+            codes = sorted(pool.map(guess, range(n)))
+    finally:
+        for c in clients:
+            c.close()
+    assert codes == [401] * 5 + [429] * (n - 5)
