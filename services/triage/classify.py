@@ -216,13 +216,15 @@ class Classifier:
         - negation_after: a cue right after the term, same clause (Bengali "মারে না", Khmer "… ទេ");
         - resolved: a cue anywhere in the same clause ("I got my passport back"), for high and medium
           terms: a danger the writer mentions is never set aside as settled."""
+        # A cue inside a concept term is part of its meaning ("not paid"), not a cue.
+        scoping = [c for c in cues if c.term.kind not in ("boundary", MARKER)
+                   and not any(h.start <= c.start and c.end <= h.end for h in concepts)]
+        if not scoping:  # most texts: nothing to set aside, and no clause to find
+            return concepts, []
         clause_ends = sorted([m.start() for m in _CLAUSE_END.finditer(folded)]
                              + [c.start for c in cues if c.term.kind == "boundary"])
         commas = [m.start() for m in _COMMA.finditer(folded)] if "," in folded or not folded.isascii() else []
         negation_ends = sorted(clause_ends + commas) if commas else clause_ends
-        # A cue inside a concept term is part of its meaning ("not paid"), not a cue.
-        scoping = [c for c in cues if c.term.kind not in ("boundary", MARKER)
-                   and not any(h.start <= c.start and c.end <= h.end for h in concepts)]
         counted, set_aside = [], []
         for h in concepts:
             # Only a grievance can be settled: a danger is never set aside as resolved, nor are thanks.

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cache, cached_property
 
 # Scripts whose language is (for this pipeline's corridors) fixed by the script itself.
 SCRIPT_LANGUAGE = {
@@ -59,9 +59,17 @@ def dominant_script(text: str) -> str | None:
     found = _NON_LATIN.search(sample)
     if found is None:
         return "latin" if latin.search(sample) else None
-    script = next(name for name, rx in _SCRIPT_RES.items() if name != "latin" and rx.match(found.group()))
+    script = _script_of(found.group())
     # Scripts without spaces or with vowel signs use more code points per word than Latin: weigh by 3.
-    return script if 3 * len(_SCRIPT_RES[script].findall(sample)) >= len(latin.findall(sample)) else "latin"
+    n_latin = len(latin.findall(sample))
+    if n_latin <= 3:  # the character found already outweighs them
+        return script
+    return script if 3 * len(_SCRIPT_RES[script].findall(sample)) >= n_latin else "latin"
+
+
+@cache
+def _script_of(ch: str) -> str:
+    return next(name for name, rx in _SCRIPT_RES.items() if name != "latin" and rx.match(ch))
 
 
 class LanguageDetector:

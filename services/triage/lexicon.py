@@ -25,7 +25,9 @@ FILLERS_FILE = "fillers.yaml"
 # Danger words in languages no lexicon covers (safety_net/<language>.yaml): a text in such a language is still
 # read by a person, but one that says someone is beaten, locked in or bleeding is critical until then.
 SAFETY_NET_DIR = "safety_net"
-LATIN, INDIC, OTHER = 0, 1, 2  # how a key's script bounds its matches
+LATIN, INDIC, OTHER, LATIN_STARTED = 0, 1, 2, 3  # how a key's script bounds its matches (see Lexicon)
+SHORT_KEY = 3
+WORD_STARTS = (" ", "\n", "\t", "(", '"', "'", "/", "-", "*", "¿", "¡", "[", "«")
 CUE_KINDS = ("negation", "negation_after", "hypothetical", "reported", "resolved", "boundary")
 GAP = " .. "
 GAP_CHARS = 30
@@ -51,15 +53,19 @@ class Hit(NamedTuple):  # a tuple: texts make many of these, and tuples are the 
 class Lexicon:
     def __init__(self, terms: list[Term], fillers: dict[str, list[str]] | None = None):
         self.terms = terms
-        # Per language, a pattern for its fillers (with the spaces after them); `_any_filler` finds any of
-        # them, so a text with none costs one search.
+        # Per language, a pattern for its fillers (with the spaces after them).
         # The reading without fillers is matched only with that language's terms of more than one word (in
         # Thai, Khmer, Burmese: every term): a much smaller automaton, so a Tagalog "po" costs little.
         self._fillers = [(language, pattern, Lexicon([t for t in terms if t.language == language and (
                               len(t.parts) > 1 or " " in t.parts[0] or not _is_latin(t.parts[0][0]))]))
                          for language, words in sorted((fillers or {}).items())
                          if words and (pattern := _filler_pattern(words)) is not None]
-        self._any_filler = _filler_pattern([w for words in (fillers or {}).values() for w in words])
+        # A filler can only split a phrase with a word on each side: " po " (or " po" at a line's end). Looked
+        # for as plain substrings, far cheaper than a pattern, so a text with none costs almost nothing.
+        self._filler_probes = tuple(sorted({
+            probe for words in (fillers or {}).values() for w in words
+            if (f := fold(strip_invisible(str(w).strip())))
+            for probe in ((f" {f} ", f" {f}\n") if _is_latin(f[0]) else (f,))}))
         self.languages = sorted({t.language for t in terms if t.covers})  # the languages the rules cover
         # Per key: the terms it completes, split by whether the match may run on into a longer word
         # ("word*"). A gap term is looked at only when its last part matches, so a frequent first part
@@ -69,11 +75,20 @@ class Lexicon:
         for term in terms:
             inner.update(term.parts[:-1])  # an inner part must be found, though it completes nothing
             refs.setdefault(term.parts[-1], ([], []))[1 if term.prefix else 0].append(term)
+        # A short Latin-script key ("y", "no", "ot") is stored after each character that may start a word
+        # (" no", "\nno", "(no"), the text being read after a space: its many matches inside longer words
+        # ("no" in "know") are then never found, rather than found and thrown away one by one.
         self._automaton = ahocorasick.Automaton()
         for key in sorted(inner | set(refs)):
             bounded, open_ended = refs.get(key, ((), ()))
             first = key[0]
             script = LATIN if _is_latin(first) else INDIC if "\u0900" <= first <= "\u09ff" else OTHER
+            if script == LATIN and len(key) <= SHORT_KEY and first.isalnum():
+                value = (key, len(key), LATIN_STARTED, key in inner, tuple(bounded) + tuple(open_ended),
+                         tuple(open_ended))
+                for before in WORD_STARTS:
+                    self._automaton.add_word(before + key, value)
+                continue
             self._automaton.add_word(key, (key, len(key), script, key in inner,
                                            tuple(bounded) + tuple(open_ended), tuple(open_ended)))
         self._automaton.make_automaton()
@@ -112,7 +127,7 @@ class Lexicon:
         fillers or the doubled letter, mapped back to the text's offsets; only the text with fillers or
         emphasis pays for it."""
         hits = self._scan(folded)
-        if not emphatic and (self._any_filler is None or self._any_filler.search(folded) is None):
+        if not emphatic and not any(probe in folded for probe in self._filler_probes):
             return hits
         known = set(hits)
         if emphatic:
@@ -150,9 +165,12 @@ class Lexicon:
         seen: dict[str, list[tuple[int, int]]] = {}  # whole-word spans of inner parts so far
         n = len(folded)
         add = hits.append
-        for last, (key, length, script, is_inner, both, open_ended) in self._automaton.iter(folded):
-            start, end = last - length + 1, last + 1
-            if script == LATIN:  # words are space-delimited
+        # Read after a space (see WORD_STARTS): `last` is one past the folded text's index.
+        for last, (key, length, script, is_inner, both, open_ended) in self._automaton.iter(" " + folded):
+            start, end = last - length, last
+            if script == LATIN_STARTED:
+                whole = end >= n or not folded[end].isalnum()
+            elif script == LATIN:  # words are space-delimited
                 if start and folded[start - 1].isalnum():
                     continue
                 whole = end >= n or not folded[end].isalnum()

@@ -125,6 +125,7 @@ _INVISIBLE = re.compile(f"[{_INVISIBLE_CHARS}]")
 # times) is the cheap first look, most texts having neither.
 _SQUEEZE = re.compile(f"[{_INVISIBLE_CHARS}]+|([^\\W\\d_])\\1\\1+")
 _TRIPLE = re.compile(r"(.)\1\1")
+_ASCII_CONTROL = re.compile(r"[\x00-\x08\x0e-\x1b\x7f]")  # the ASCII part of _INVISIBLE
 
 
 def strip_invisible(text: str) -> str:
@@ -135,9 +136,14 @@ def strip_invisible(text: str) -> str:
 def prepare(given: str) -> Prepared:
     """NFC, then without invisible characters and with letter runs of three or more cut to two; offsets
     map back to `given` through both steps."""
-    text, starts, ends = nfc(given)
-    if _TRIPLE.search(text) is None and _INVISIBLE.search(text) is None:
-        return Prepared(text, starts, ends)
+    if given.isascii():  # already NFC; its only invisible characters are control characters
+        if _TRIPLE.search(given) is None and _ASCII_CONTROL.search(given) is None:
+            return Prepared(given, None, None)
+        text, starts, ends = given, None, None
+    else:
+        text, starts, ends = nfc(given)
+        if _TRIPLE.search(text) is None and _INVISIBLE.search(text) is None:
+            return Prepared(text, starts, ends)
     first = _SQUEEZE.search(text)
     if first is None:
         return Prepared(text, starts, ends)
