@@ -67,23 +67,28 @@ def now_view(cur: db.Cursor, f: Filters, now: datetime) -> dict[str, Any]:
             "dead_per_topic": per_topic, "totals": totals}
 
 
-# The charts' columns, counted in one pass over the cases (grouping sets; the categories by their whole list,
-# split here). Buckets are UTC hours or days, an expression the planner has statistics for
-# (migrations/dashboard/003), so it hashes a few hundred buckets instead of sorting every case.
-COLUMNS = {"urgency": "c.urgency", "category": "c.categories", "country": "c.country_of_work",
-           "partner": "c.partner_id"}
+# The charts, counted in one pass over the cases (grouping sets), each case's categories unnested with their
+# position so that a case counts once in the other columns' sets. Buckets are UTC hours or days, an expression
+# the planner has statistics for (migrations/dashboard/003), so it hashes a few hundred buckets instead of
+# sorting every case. GROUPING(...)'s bit mask says which set a row belongs to: (chart, its column).
+CHARTS = {7: ("urgency", 2), 11: ("category", 3), 13: ("country", 4), 14: ("partner", 5)}
 
 
 def flow(cur: db.Cursor, f: Filters, now: datetime) -> dict[str, Any]:
     where, params = _where(f, now)
     step = f.bucket()
     bucket = f"date_trunc('{step}', c.received_at AT TIME ZONE 'UTC')"
-    rows = _rows(cur, f"SELECT {bucket} AT TIME ZONE 'UTC' AS t, count(*) AS n, "  # noqa: S608 - fixed SQL
-                 + ", ".join(f"{e} AS {name}, GROUPING({e}) AS g_{name}" for name, e in COLUMNS.items())
-                 + f" FROM dashboard.cases c WHERE {where} GROUP BY GROUPING SETS ("
-                 + ", ".join(f"({bucket}, {e})" for e in COLUMNS.values()) + ") ORDER BY 1", params)
-    per = {name: [{"t": r["t"], "v": r[name], "n": r["n"]} for r in rows if r[f"g_{name}"] == 0] for name in COLUMNS}
-    per["category"] = [{**r, "v": v} for r in per["category"] for v in r["v"] or ()]
+    cur.execute(f"SELECT {bucket} AT TIME ZONE 'UTC', GROUPING(c.urgency, u.v, c.country_of_work, c.partner_id),"  # noqa: S608 - fixed SQL
+                " c.urgency, u.v, c.country_of_work, c.partner_id, count(*) FILTER (WHERE u.ord = 1), count(u.v)"
+                " FROM dashboard.cases c CROSS JOIN LATERAL"
+                " unnest(COALESCE(NULLIF(c.categories, '{}'), '{NULL}'::text[])) WITH ORDINALITY AS u(v, ord)"
+                f" WHERE {where} GROUP BY GROUPING SETS (({bucket}, c.urgency), ({bucket}, u.v),"
+                f" ({bucket}, c.country_of_work), ({bucket}, c.partner_id))", params)
+    per: dict[str, list[dict[str, Any]]] = {name: [] for name, _ in CHARTS.values()}
+    for row in cur.fetchall():
+        name, column = CHARTS[row[1]]
+        if n := row[7] if name == "category" else row[6]:
+            per[name].append({"t": row[0], "v": row[column], "n": n})
     charts = {name: _series(found) for name, found in per.items()}
     deliveries = _rows(cur, "SELECT d.recipient, count(*) FILTER (WHERE d.outcome = 'delivered') AS delivered,"
                        " count(*) FILTER (WHERE d.outcome = 'failed') AS failed,"
@@ -106,7 +111,7 @@ def _series(rows: list[dict[str, Any]]) -> dict[str, Any]:
     totals: dict[str, int] = {}
     for r in rows:
         totals[r["v"] or "—"] = totals.get(r["v"] or "—", 0) + r["n"]
-    top = sorted(totals, key=lambda v: -totals[v])[:SERIES]
+    top = sorted(totals, key=lambda v: (-totals[v], v))[:SERIES]  # ties by name: the same chart each time
     times = sorted({r["t"] for r in rows})
     index = {t: i for i, t in enumerate(times)}
     series: dict[str, list[int]] = {v: [0] * len(times) for v in top}

@@ -56,6 +56,11 @@ def test_a_seeded_week_fills_every_view_and_is_the_same_each_time(conn, triage):
         filtered = queries.flow(cur, Filters(urgency="critical"), NOW)
         patterns = queries.patterns(cur, Filters(), NOW)
         some_case = queries.case(cur, first[0][0])
+        expected = {}  # each chart's counts per value, straight from the cases
+        for chart, expr in (("urgency", "urgency"), ("country", "country_of_work"), ("partner", "partner_id"),
+                            ("category", "unnest(categories)")):
+            cur.execute(f"SELECT {expr}, count(*) FROM dashboard.cases GROUP BY 1")
+            expected[chart] = dict(cur.fetchall())
 
     assert week.cases == count == CASES and marked
     assert NOW - timedelta(days=7, hours=1) <= oldest and newest <= NOW and latest <= NOW  # nothing in the future
@@ -69,6 +74,11 @@ def test_a_seeded_week_fills_every_view_and_is_the_same_each_time(conn, triage):
     # what the Now, Flow, Patterns and case views show is there
     assert now["alerts"] and now["cases"] and now["breaches"] and now["dead"] and now["totals"]["cases"] == CASES
     assert flow["total"] == CASES and len(flow["charts"]["urgency"]["series"]) == 4
+    for chart, counts in expected.items():
+        series = {v: sum(points) for v, points in flow["charts"][chart]["series"].items()}
+        top = sorted(counts, key=lambda v: (-counts[v], v))[:queries.SERIES]
+        assert {v: series[v] for v in top} == {v: counts[v] for v in top}, chart
+        assert sum(series.values()) == sum(counts.values()), chart  # the rest summed as "other"
     assert 0 < filtered["total"] < CASES
     assert patterns["employer"][0]["partners"] > 1 and patterns["recruiter"][0]["cases"] > 1
     assert {e["kind"] for e in some_case["timeline"]} >= {"received", "triaged", "routed"}
