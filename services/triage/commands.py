@@ -117,11 +117,15 @@ def run_eval(config_dir: Path, data: Path, *, min_critical_recall: float, min_ac
     model = None if rules_only else SecondOpinion.load_if_present(config_dir / "triage")
     classifier = Classifier(Ruleset.load(config_dir / "triage"))
     report = evaluate(classifier, data, second_opinion=model)
+    # On a set the model learned from, its figures show how well it fits, not how well it reads new messages.
+    learned = model is not None and data.resolve().name in model.meta.get("trained_on", {})
     if as_json:
-        print(json.dumps({**report.figures(), "second_opinion": model.version if model else None}, indent=2))
+        print(json.dumps({**report.figures(), "second_opinion": model.version if model else None,
+                          "second_opinion_trained_on_this_set": learned}, indent=2))
     else:
         print(f"rules {classifier.rules.version} · second opinion "
-              f"{model.version if model else 'off' if rules_only else 'none (no model in config/triage/model)'}")
+              f"{model.version if model else 'off' if rules_only else 'none (no model in config/triage/model)'}"
+              + (" · trained on this set: its figures here are not a measurement" if learned else ""))
         print(report.table())
     if show_mistakes:
         print("\nmistakes (labelled → predicted):")

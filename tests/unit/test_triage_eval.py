@@ -67,6 +67,7 @@ def test_on_unseen_messages_no_more_critical_cases_go_unreviewed(name: str):
                     "--min-accuracy", str(accuracy))
     figures = json.loads(done.stdout)
     assert figures["second_opinion"] is not None, "the gate measures triage as the service runs it"
+    assert figures["second_opinion_trained_on_this_set"] is False
     assert figures["critical_under_triaged_unreviewed"] <= unreviewed, done.stderr
     assert figures["critical_recall"] >= recall and figures["urgency_accuracy"] >= accuracy, done.stderr
     assert figures["second_opinion_alone"]["accuracy"] >= model_accuracy
@@ -81,6 +82,11 @@ def test_the_unreviewed_gate_fails_when_a_critical_case_slips_through():
     assert figures["second_opinion"] is None and figures["critical_under_triaged_unreviewed"] > 0
     assert done.returncode == 1
     assert "critical cases under-triaged without review" in done.stderr
+
+
+def test_eval_says_when_the_second_opinion_learned_from_the_set():
+    figures = json.loads(run_eval("--json", "--min-critical-recall", "0", "--min-accuracy", "0").stdout)
+    assert figures["second_opinion_trained_on_this_set"] is True
 
 
 def example(urgency: Urgency, language: str = "en") -> Example:
