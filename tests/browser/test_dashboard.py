@@ -139,6 +139,11 @@ def test_filters_change_the_url_and_the_numbers(browser, dstack, shot):
     page.wait_for_url(re.compile(r".*urgency=critical.*"))
     critical = int(page.get_by_test_id("flow-total").inner_text())
     assert 0 < critical < every
+    # Each chart's figures as a table, opened from the keyboard.
+    page.locator("details summary").first.focus()
+    page.keyboard.press("Enter")
+    cells = page.locator("table[data-table-for=urgency] td").all_inner_texts()
+    assert cells == ["critical", str(critical)]
     page.fill("input[name=country]", "qa")
     page.get_by_role("button", name="Apply").click()
     page.wait_for_url(re.compile(r".*country=qa.*", re.IGNORECASE))

@@ -35,6 +35,28 @@
     });
   }
 
+  // The same figures as a table (under each chart, for keyboards and screen readers): the total per line.
+  function tabulate(name, data) {
+    var body = document.querySelector('table[data-table-for="' + name + '"] tbody');
+    if (!body) { return; }
+    var rows = Object.keys(data.series).map(function (value) {
+      var tr = document.createElement("tr");
+      var total = data.series[value].reduce(function (a, b) { return a + b; }, 0);
+      [value, String(total)].forEach(function (text) {
+        var td = document.createElement("td");
+        td.textContent = text;
+        tr.appendChild(td);
+      });
+      return tr;
+    });
+    if (!rows.length) {
+      var none = document.createElement("tr");
+      none.innerHTML = '<td colspan="2">—</td>';
+      rows = [none];
+    }
+    body.replaceChildren.apply(body, rows);
+  }
+
   function start() {
     var holder = document.getElementById("charts");
     if (!holder) { return; }
@@ -46,7 +68,10 @@
         .then(function (r) { return r.ok ? r.json() : null; })
         .then(function (body) {
           if (!body) { return; }
-          Object.keys(body.charts).forEach(function (name) { draw(name, body.charts[name]); });
+          Object.keys(body.charts).forEach(function (name) {
+            draw(name, body.charts[name]);
+            tabulate(name, body.charts[name]);
+          });
           var total = document.querySelector('[data-testid="flow-total"]');
           if (total) { total.textContent = body.total; }
         })
