@@ -107,6 +107,10 @@ class LanguageDetector:
             top = ranked[0]
             if top >= 2 and (len(ranked) == 1 or top >= 2 * ranked[1]):
                 return Detected(max(markers, key=lambda lang: (markers[lang], lang)), script, "markers")
+            # One marker breaks a tie of the lexicon votes ("dipotong" is Indonesian and Malay, "rupiah" only
+            # Indonesian).
+            if len(markers) == 1 and votes and votes.get(only := next(iter(markers)), 0) == max(votes.values()):
+                return Detected(only, script, "markers")
         if votes:
             ranked = sorted(votes.values(), reverse=True)
             if ranked[0] >= 2 and (len(ranked) == 1 or ranked[0] >= 2 * ranked[1]):

@@ -16,6 +16,9 @@ CLASSIFIER = Classifier(Ruleset.load(REPO_ROOT / "config" / "triage"))
     ("Majikan tak bayar gaji dah 3 bulan, saya nak balik kampung.", "ms"),
     ("Je ne suis pas payé depuis trois mois et le patron garde mon passeport.", "fr"),
     ("Toi bi chu giu ho chieu, khong tra luong hai thang roi.", "vi"),
+    ("Gaji saya dipotong 2 juta rupiah setiap bulan oleh agensi.", "id"),  # one marker breaks a tie
+    ("Mein Chef zahlt mir nicht den Lohn, was soll ich tun?", "de"),  # not English: no lexicon covers it
+    ("Agent wa Nairobi alinichaji shilingi 150,000 kwa visa na ticket, na walikuwa wamesema ni bure.", "sw"),
 ])
 def test_the_language_of_a_complaint_is_found(text, language):
     assert CLASSIFIER.classify(text).language == language
