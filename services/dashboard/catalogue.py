@@ -45,6 +45,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "kafka_partition": "partition", "kafka_offset": "offset", "consumer_group": "Consumer group",
         "event_id": "Event id", "bytes": "bytes", "skip_to_content": "Skip to the content",
         "chart_as_table": "The same figures as a table",
+        "lag_refused": "The broker does not let the dashboard read the offsets of",
         "iris": "IRIS", "iris_certified": "IRIS certified", "iris_not_certified": "not IRIS certified",
         "iris_unknown_hint": "Not a recruitment agency in the partner directory", "spellings": "spellings",
         "iris_note": "IRIS status of the recruitment agencies in the published partner directory, matched by name"
@@ -91,6 +92,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "final": "définitif", "kafka_partition": "partition", "kafka_offset": "offset",
         "consumer_group": "Groupe de consommateurs", "event_id": "Identifiant de l'événement", "bytes": "octets",
         "skip_to_content": "Aller au contenu", "chart_as_table": "Les mêmes chiffres en tableau",
+        "lag_refused": "Le broker ne laisse pas le tableau de bord lire les offsets de",
         "iris": "IRIS", "iris_certified": "certifiée IRIS", "iris_not_certified": "non certifiée IRIS",
         "iris_unknown_hint": "Pas une agence de recrutement de l'annuaire des partenaires", "spellings": "graphies",
         "iris_note": "Statut IRIS des agences de recrutement de l'annuaire publié des partenaires, rapprochées par"

@@ -28,6 +28,7 @@ class LagReading:
     at: datetime
     lags: tuple[TopicLag, ...]
     idle_groups: tuple[str, ...]  # known groups with no committed offset at all
+    refused_groups: tuple[str, ...] = ()  # groups whose offsets this principal may not read (broker ACLs)
 
     def total(self, group: str) -> int:
         return sum(x.lag for x in self.lags if x.group == group)
@@ -42,7 +43,7 @@ def end_offset(listed: int, high_watermark: int | None) -> int:
 
 
 def compute(committed: Mapping[str, Mapping[Partition, int]], starts: Mapping[Partition, int],
-            ends: Mapping[Partition, int], at: datetime) -> LagReading:
+            ends: Mapping[Partition, int], at: datetime, refused: tuple[str, ...] = ()) -> LagReading:
     """Lag per (group, topic) from each group's committed offsets and each partition's start and end."""
     lags = []
     for group in sorted(committed):
@@ -52,4 +53,4 @@ def compute(committed: Mapping[str, Mapping[Partition, int]], starts: Mapping[Pa
             behind = [max(ends[p] - offsets.get(p, starts.get(p, 0)), 0) for p in partitions]
             lags.append(TopicLag(group, topic, sum(behind), len(partitions), sum(1 for b in behind if b)))
     idle = tuple(sorted(g for g in committed if not any(x.group == g for x in lags)))
-    return LagReading(at, tuple(lags), idle)
+    return LagReading(at, tuple(lags), idle, tuple(sorted(refused)))

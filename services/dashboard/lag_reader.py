@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 
 from kafka import KafkaAdminClient, KafkaConsumer
 from kafka.admin import OffsetSpec
-from kafka.errors import TopicAuthorizationFailedError
+from kafka.errors import GroupAuthorizationFailedError, TopicAuthorizationFailedError
 from kafka.structs import TopicPartition
 
 from schemas import topics
@@ -73,20 +73,24 @@ class LagReader(threading.Thread):
         admin = self._admin
         listed = {g["group_id"] for g in admin.list_groups() if g.get("protocol_type") in ("consumer", "", None)}
         groups = sorted(set(KNOWN_GROUPS) | listed)
-        committed = {group: {(tp.topic, tp.partition): om.offset for tp, om in offsets.items()}
-                     for group, offsets in admin.list_group_offsets(groups).items()}
-        for group in groups:
-            committed.setdefault(group, {})
+        committed, refused = {}, []
+        for group in groups:  # one at a time: a broker with ACLs may refuse some groups and not others
+            try:
+                offsets = admin.list_group_offsets([group]).get(group, {})
+            except GroupAuthorizationFailedError:
+                refused.append(group)
+                continue
+            committed[group] = {(tp.topic, tp.partition): om.offset for tp, om in offsets.items()}
         partitions = [TopicPartition(t, p) for t in sorted({t for c in committed.values() for t, _ in c})
                       for p in sorted(self._consumer.partitions_for_topic(t) or ())]
         if not partitions:
-            return lag.compute(committed, {}, {}, datetime.now(UTC))
+            return lag.compute(committed, {}, {}, datetime.now(UTC), tuple(refused))
         starts = _offsets(admin.list_partition_offsets({tp: OffsetSpec.EARLIEST for tp in partitions}))
         listed_ends = _offsets(admin.list_partition_offsets({tp: OffsetSpec.LATEST for tp in partitions}))
         marks = self._high_watermarks([tp for tp in partitions if listed_ends.get((tp.topic, tp.partition), 0) > 0
                                        and tp.topic not in self.unreadable], listed_ends)
         ends = {p: lag.end_offset(listed_end, marks.get(p)) for p, listed_end in listed_ends.items()}
-        return lag.compute(committed, starts, ends, datetime.now(UTC))
+        return lag.compute(committed, starts, ends, datetime.now(UTC), tuple(refused))
 
     def _high_watermarks(self, partitions: list[TopicPartition], listed: dict[lag.Partition, int]
                          ) -> dict[lag.Partition, int]:

@@ -30,7 +30,9 @@ def test_groups_without_offsets_are_idle_and_no_lag_is_negative():
     reading = lag.compute(committed, {}, {("case.routed", 0): 9, ("case.updated", 0): 4}, AT)
     # -1 is the broker's "no offset": that topic is not known to be the group's
     assert [(x.group, x.topic, x.lag) for x in reading.lags] == [("intake-status", "case.routed", 0)]
-    assert reading.idle_groups == ("notifier",)
+    assert reading.idle_groups == ("notifier",) and reading.refused_groups == ()
+    refused = lag.compute({}, {}, {}, AT, refused=("triage", "intake-status"))
+    assert refused.refused_groups == ("intake-status", "triage") and refused.lags == ()
 
 
 def test_the_end_is_the_larger_of_the_listed_offset_and_the_high_watermark():
