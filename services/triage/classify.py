@@ -30,9 +30,10 @@ from pydantic import TypeAdapter
 from schemas.models import Evidence, TriageDecision, Urgency
 from services.triage.language import LanguageDetector
 from services.triage.lexicon import FILLERS_FILE, MARKER, MARKERS_FILE, SAFETY_NET_DIR, Hit, Lexicon
-from services.triage.text import fold, prepare
+from services.triage.text import ZawgyiTable, fold, looks_zawgyi, prepare, zawgyi_to_unicode
 
 _EVIDENCE = TypeAdapter(list[Evidence])
+ZAWGYI_FILE = "zawgyi.yaml"
 _QUESTION = re.compile(r"[?？؟]")
 _CLAUSE_END = re.compile(r"[.!?;\n।॥။၊។៕؟،]")
 # A negation reaches no further than its clause: "no one hits me, they lock the door" keeps the lock.
@@ -76,6 +77,7 @@ class Ruleset:
     minor_at_least: Urgency
     minor_with_harm: Urgency
     lexicon: Lexicon
+    zawgyi: ZawgyiTable | None = None  # Zawgyi-encoded Burmese → Unicode (zawgyi.yaml)
 
     @classmethod
     def load(cls, directory: Path) -> Ruleset:
@@ -103,6 +105,8 @@ class Ruleset:
             minor_with_harm=Urgency(policy["minor_involved"]["with_harm"]),
             lexicon=Lexicon.load(directory / "lexicons", set(concepts), markers=directory / MARKERS_FILE,
                                  fillers=directory / FILLERS_FILE, safety_net=directory / SAFETY_NET_DIR),
+            zawgyi=ZawgyiTable.from_data(yaml.safe_load((directory / ZAWGYI_FILE).read_text(encoding="utf-8")))
+            if (directory / ZAWGYI_FILE).exists() else None,
         )
 
 
@@ -125,7 +129,14 @@ class Classifier:
         given = text
         # Matched on the NFC form without invisible characters and with emphatic letter runs cut short
         # (text.prepare); evidence offsets are the text's as given (intake sends NFC, a CLI user may not).
-        text, starts, ends, emphatic = prepare(given)
+        zawgyi = rules.zawgyi is not None and looks_zawgyi(given) and self.detector.is_zawgyi(given)
+        if zawgyi:  # read in Unicode; offsets go back through the conversion
+            unicode, z_starts, z_ends = zawgyi_to_unicode(given, rules.zawgyi)
+            text, starts, ends, emphatic = prepare(unicode)
+            starts = z_starts if starts is None else [z_starts[i] for i in starts]
+            ends = z_ends if ends is None else [z_ends[i] for i in ends]
+        else:
+            text, starts, ends, emphatic = prepare(given)
 
         def span(h: Hit) -> tuple[int, int]:
             return (h.start, h.end) if starts is None or ends is None else (starts[h.start], ends[h.end])
@@ -143,6 +154,8 @@ class Classifier:
         lang = detected.language
         covered = lang in rules.lexicon.languages
         reasons = [f"language {lang} ({detected.method})" + ("" if covered else ": no lexicon covers it")]
+        if zawgyi:
+            reasons.append("typed in the Zawgyi encoding: read as Unicode")
 
         concept_hits = [h for h in hits if not h.term.is_cue]
         counted, set_aside = self._scope(folded, concept_hits, [h for h in hits if h.term.is_cue], reasons)

@@ -29,6 +29,7 @@ SCRIPTS = {
     "gurmukhi": r"\u0a00-\u0a7f", "telugu": r"\u0c00-\u0c7f", "malayalam": r"\u0d00-\u0d7f",
     "gujarati": r"\u0a80-\u0aff",
 }
+ZAWGYI_PROBABILITY = 0.95
 _SCRIPT_RES = {name: re.compile(f"[{ranges}]") for name, ranges in SCRIPTS.items()}
 MODEL_SAMPLE_CHARS = 160
 # Latin-script languages the rules cover, and some they do not (workers in the corridors write them): a text
@@ -84,9 +85,20 @@ class LanguageDetector:
             models[script].set_languages(langs)
         return models
 
+    @cached_property
+    def _zawgyi(self):
+        from myanmartools import ZawgyiDetector
+
+        return ZawgyiDetector()
+
+    def is_zawgyi(self, text: str) -> bool:
+        """Whether Burmese text is in the Zawgyi font encoding (Google's myanmartools model, some 150 µs:
+        asked only about a text that shows a sign of it)."""
+        return self._zawgyi.get_zawgyi_probability(text) >= ZAWGYI_PROBABILITY
+
     def warm_up(self) -> None:
-        """Load the model now rather than on the first Latin-script complaint."""
-        _ = self._models
+        """Load the models now rather than on the first Latin-script or Zawgyi complaint."""
+        _ = self._models, self._zawgyi
 
     def detect(self, text: str, hint: str | None = None, votes: dict[str, int] | None = None,
                markers: dict[str, int] | None = None) -> Detected:

@@ -169,3 +169,78 @@ def prepare(given: str) -> Prepared:
         sq_starts = [starts[i] for i in sq_starts]
         sq_ends = [ends[i] for i in sq_ends]
     return Prepared("".join(out), sq_starts, sq_ends, tuple(emphatic))
+
+
+class ZawgyiTable(NamedTuple):
+    """config/triage/zawgyi.yaml: per Zawgyi character, its slot in a syllable and its Unicode text."""
+    chars: dict[str, tuple[int, str]]
+    leading: frozenset[int]  # slots that start a syllable when they come first (vowel sign e, medial ra)
+    consonant: int
+    slots: int
+
+    @classmethod
+    def from_data(cls, data: dict) -> ZawgyiTable:
+        slots = list(data["slots"])
+        chars = {chr(int(cp, 16)): (slots.index(slot), "".join(chr(int(u, 16)) for u in text.split()))
+                 for cp, (slot, text) in data["map"].items()}
+        return cls(chars, frozenset(slots.index(s) for s in data["leading"]), slots.index("consonant"), len(slots))
+
+
+# Signs of Zawgyi that Unicode Burmese never shows: a vowel sign e or a virama with no consonant before or after
+# it, or a code point Unicode gives to other Myanmar-script languages. Only such a text is given to the detector.
+ZAWGYI_HINT = re.compile(r"\u1039(?![\u1000-\u1021])|(?<![\u1000-\u1021\u103b-\u103e\u1031\u1039])\u1031"
+                         r"|[\u1060-\u1097]")
+_ZAWGYI_CHARS = re.compile(r"[\u1031\u1039\u1060-\u1097]")  # one quick look first: most texts have none
+
+
+def looks_zawgyi(text: str) -> bool:
+    return _ZAWGYI_CHARS.search(text) is not None and ZAWGYI_HINT.search(text) is not None
+
+
+_MYANMAR_BASE = re.compile(r"[\u1000-\u102a\u103f\u104c-\u104f]")
+
+
+def zawgyi_to_unicode(text: str, table: ZawgyiTable) -> tuple[str, list[int], list[int]]:
+    """`text` with each Zawgyi syllable rewritten in Unicode order, and where each offset of the result lies in
+    `text` (`starts`, `ends` as for `nfc`: a span inside a syllable covers the whole syllable)."""
+    out: list[str] = []
+    starts: list[int] = []
+    ends: list[int] = []
+
+    def emit(a: int, b: int, slots: list[str]) -> None:
+        piece = "".join(slots)
+        out.append(piece)
+        starts.extend([a] * len(piece))
+        ends.extend([a] + [b] * (len(piece) - 1))
+
+    i, n = 0, len(text)
+    while i < n:
+        ch = text[i]
+        if not ("\u1000" <= ch <= "\u109f"):
+            emit(i, i + 1, [ch])
+            i += 1
+            continue
+        # One syllable: leading signs, one consonant, then every mark up to the next consonant or leading sign.
+        slots = [""] * table.slots
+        start, has_base = i, False
+        while i < n and "\u1000" <= text[i] <= "\u109f":
+            ch = text[i]
+            slot, uni = table.chars.get(ch, (table.consonant if _MYANMAR_BASE.match(ch) else table.slots - 1, ch))
+            if slot == table.consonant:
+                if has_base:
+                    break
+                has_base = True
+            elif slot in table.leading and (has_base or slots[slot]):
+                break  # the next syllable's e or ra
+            elif ch in "\u104a\u104b" or "\u1040" <= ch <= "\u1049":  # punctuation and digits stand alone
+                if i > start:
+                    break
+                slots[slot] += uni
+                i += 1
+                break
+            slots[slot] += uni
+            i += 1
+        emit(start, i, slots)
+    starts.append(n)
+    ends.append(n)
+    return "".join(out), starts, ends

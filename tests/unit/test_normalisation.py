@@ -7,7 +7,7 @@ from schemas.models import Urgency
 from services.common.settings import REPO_ROOT
 from services.triage.classify import Classifier, Ruleset
 from services.triage.lexicon import Lexicon, _term
-from services.triage.text import prepare
+from services.triage.text import ZAWGYI_HINT, prepare, zawgyi_to_unicode
 
 CLASSIFIER = Classifier(Ruleset.load(REPO_ROOT / "config" / "triage"))
 
@@ -74,3 +74,42 @@ def test_prepared_offsets_map_back_into_the_given_text(given):
     for i in range(len(text)):
         for j in range(i + 1, len(text) + 1):
             assert 0 <= starts[i] < ends[j] <= len(given)
+
+
+# Zawgyi → Unicode pairs, written by hand from the two encodings' code charts.
+ZAWGYI_PAIRS = [
+    ("\u1021\u102d\u1019\u1039\u101b\u103d\u1004\u1039", "\u1021\u102d\u1019\u103a\u101b\u103e\u1004\u103a"),  # အိမ်ရှင်
+    ("\u1031\u101e\u102c\u1037\u1001\u1010\u1039", "\u101e\u1031\u102c\u1037\u1001\u1010\u103a"),  # သော့ခတ်
+    ("\u1021\u103b\u1015\u1004\u1039", "\u1021\u1015\u103c\u1004\u103a"),  # အပြင်
+    ("\u1000\u103a\u1019", "\u1000\u103b\u1019"),  # ကျမ
+    ("\u1019\u1031\u1015\u1038", "\u1019\u1015\u1031\u1038"),  # မပေး
+    ("\u1031\u103b\u1015\u102c", "\u1015\u103c\u1031\u102c"),  # ပြော
+    ("\u1011\u1019\u1004\u1039\u1038", "\u1011\u1019\u1004\u103a\u1038"),  # ထမင်း
+    ("\u1015\u1010\u1039\u1005\u1015\u102d\u102f\u1094", "\u1015\u1010\u103a\u1005\u1015\u102d\u102f\u1037"),  # ပတ်စပို့
+    ("\u1021\u1019\u1031\u1014\u1094 \u1019\u1031\u1014\u1094",
+     "\u1021\u1019\u1014\u1031\u1037 \u1019\u1014\u1031\u1037"),  # အမနေ့ မနေ့: two syllables with e
+]
+
+
+@pytest.mark.parametrize(("zawgyi", "unicode"), ZAWGYI_PAIRS)
+def test_zawgyi_is_converted_to_unicode(zawgyi, unicode):
+    converted, starts, ends = zawgyi_to_unicode(zawgyi, CLASSIFIER.rules.zawgyi)
+    assert converted == unicode
+    assert len(starts) == len(ends) == len(converted) + 1 and starts[-1] == ends[-1] == len(zawgyi)
+
+
+def test_zawgyi_burmese_is_read_and_its_evidence_is_the_text_as_typed():
+    text = ("\u1021\u102d\u1019\u1039\u101b\u103d\u1004\u1039\u1000 \u1000\u103a\u1019\u1000\u102d\u102f "
+            "\u101b\u102d\u102f\u1000\u1039\u1010\u101a\u1039\u104b \u1021\u102d\u1019\u1039\u1000\u102d\u102f "
+            "\u1031\u101e\u102c\u1037\u1001\u1010\u1039\u1011\u102c\u1038\u1001\u1032\u1037\u1010\u101a\u1039\u104b")
+    assert ZAWGYI_HINT.search(text)
+    d = CLASSIFIER.classify(text)
+    assert d.urgency == Urgency.critical and "restriction_of_movement" in d.categories
+    assert any("Zawgyi" in r for r in d.reasons)
+    assert all(text[e.start:e.end] == e.term for e in d.evidence)
+
+
+def test_unicode_burmese_shows_no_sign_of_zawgyi():
+    unicode = "".join(u for _, u in ZAWGYI_PAIRS)
+    assert ZAWGYI_HINT.search(unicode) is None
+    assert not any("Zawgyi" in r for r in CLASSIFIER.classify(unicode).reasons)
