@@ -10,7 +10,7 @@
     return Object.keys(data.series).map(function (name, i) {
       var colour = urgencyColours[name] || palette[i % palette.length];
       return { label: name, data: data.series[name], borderColor: colour, backgroundColor: colour,
-               borderWidth: 2, pointRadius: 0, tension: 0.2 };
+               borderWidth: 2, pointRadius: data.labels.length < 3 ? 4 : 0, tension: 0.2 };
     });
   }
 
