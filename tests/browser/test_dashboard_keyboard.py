@@ -137,3 +137,19 @@ def test_parallel_guesses_get_no_more_tries_than_sequential_ones(dstack):
         for c in clients:
             c.close()
     assert codes == [401] * 5 + [429] * (n - 5)
+
+
+def test_a_live_page_whose_session_ended_goes_to_the_sign_in_and_back(browser, dstack):
+    context, page = keyboard_sign_in(browser, dstack, "demo-viewer", "demo-viewer-password")
+    page.wait_for_url(re.compile(r".*/now$"))
+    page.goto(dstack.url("dashboard") + "/now?range=24h")
+    other = context.new_page()  # the same browser signs out in another tab
+    other.goto(dstack.url("dashboard") + "/flow")
+    other.get_by_role("button", name="Sign out").click()
+    other.wait_for_url(re.compile(r".*/login$"))
+    page.wait_for_url(re.compile(r".*/login\?next=.*"), timeout=15_000)  # the next refresh was refused
+    page.fill("input[name=user]", "demo-viewer")
+    page.fill("input[name=password]", "demo-viewer-password")
+    page.press("input[name=password]", "Enter")
+    page.wait_for_url(re.compile(r".*/now\?range=24h$"))
+    context.close()

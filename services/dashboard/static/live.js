@@ -4,6 +4,7 @@
 // the screen even when rows arrived above it; scrolled boxes keep their scroll; when the focused element has
 // gone (its alert acknowledged elsewhere), the focus goes to its section's heading rather than the page top.
 // Screen readers hear a one-line summary when the figures change, not the whole region.
+// A refresh answered 401 (the session ended) leads to the sign-in page, which leads back.
 (function () {
   "use strict";
   var kept = null;
@@ -46,6 +47,13 @@
     if (!again) { return; }
     if (document.activeElement !== again) { again.focus({ preventScroll: true }); }
     window.scrollBy(0, again.getBoundingClientRect().top - was.top);
+  });
+
+  // A session that ended (signed out elsewhere, expired) stops the refresh: to the sign-in page, and back here.
+  document.addEventListener("htmx:responseError", function (evt) {
+    if (evt.detail.xhr && evt.detail.xhr.status === 401) {
+      window.location.assign("/login?next=" + encodeURIComponent(window.location.pathname + window.location.search));
+    }
   });
 
   function announce(target) {
