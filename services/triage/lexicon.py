@@ -25,7 +25,7 @@ FILLERS_FILE = "fillers.yaml"
 # Danger words in languages no lexicon covers (safety_net/<language>.yaml): a text in such a language is still
 # read by a person, but one that says someone is beaten, locked in or bleeding is critical until then.
 SAFETY_NET_DIR = "safety_net"
-LATIN, INDIC, OTHER, LATIN_STARTED = 0, 1, 2, 3  # how a key's script bounds its matches (see Lexicon)
+LATIN, INDIC, OTHER, LATIN_STARTED, MISSPELT = 0, 1, 2, 3, 4  # how a key bounds its matches (see Lexicon)
 SHORT_KEY = 3
 WORD_STARTS = (" ", "\n", "\t", "(", '"', "'", "/", "-", "*", "¿", "¡", "[", "«")
 CUE_KINDS = ("negation", "negation_after", "hypothetical", "reported", "resolved", "boundary")
@@ -91,6 +91,10 @@ class Lexicon:
                 continue
             self._automaton.add_word(key, (key, len(key), script, key in inner,
                                            tuple(bounded) + tuple(open_ended), tuple(open_ended)))
+        # A one-letter misspelling of a long word of the English and French terms ("pasport", "salery") is a key
+        # too: found at no cost, it has the text read again with the word spelt right.
+        for variant, word in _misspellings(terms, set(refs) | inner).items():
+            self._automaton.add_word(variant, (word, len(variant), MISSPELT, False, (), ()))
         self._automaton.make_automaton()
 
     @classmethod
@@ -126,7 +130,10 @@ class Lexicon:
         says where) read with that letter once. Those are found in a second reading of the text without the
         fillers or the doubled letter, mapped back to the text's offsets; only the text with fillers or
         emphasis pays for it."""
-        hits = self._scan(folded)
+        misspelt: list[tuple[int, int, str]] = []
+        hits = self._scan(folded, misspelt)
+        if misspelt:
+            self._read_corrected(hits, folded, misspelt)
         if not emphatic and not any(probe in folded for probe in self._filler_probes):
             return hits
         known = set(hits)
@@ -148,6 +155,22 @@ class Lexicon:
             self._add(own, hits, known, pattern.sub("", folded), src, lambda e, src=src: src[e - 1] + 1)
         return hits
 
+    def _read_corrected(self, hits: list[Hit], folded: str, misspelt: list[tuple[int, int, str]]) -> None:
+        """The text read again with each misspelt word spelt right; a span covering a corrected word is the
+        misspelt word in the text."""
+        pieces: list[str] = []
+        src: list[int] = []
+        pos = 0
+        for start, end, word in sorted(misspelt):
+            if start < pos:
+                continue
+            pieces += [folded[pos:start], word]
+            src += [*range(pos, start), *(min(start + j, end - 1) for j in range(len(word)))]
+            pos = end
+        pieces.append(folded[pos:])
+        src += range(pos, len(folded))
+        self._add(self, hits, set(hits), "".join(pieces), src, lambda e: src[e - 1] + 1)
+
     @staticmethod
     def _add(lexicon: Lexicon, hits: list[Hit], known: set[Hit], reading: str, src: list[int], end_at) -> None:
         """`lexicon`'s hits in `reading` (`src`: the text's offset of each of its characters) not already
@@ -158,7 +181,8 @@ class Lexicon:
                 known.add(mapped)
                 hits.append(mapped)
 
-    def _scan(self, folded: str) -> list[Hit]:
+    def _scan(self, folded: str, misspelt: list[tuple[int, int, str]] | None = None) -> list[Hit]:
+        """Every term's hits in `folded`; the misspelt words found go to `misspelt` (start, end, the word)."""
         hits: list[Hit] = []
         if self._automaton.kind == ahocorasick.EMPTY:  # no terms at all: nothing to find
             return hits
@@ -175,6 +199,11 @@ class Lexicon:
                     continue
                 whole = end >= n or not folded[end].isalnum()
             else:
+                if script == MISSPELT:
+                    if misspelt is not None and not (start and folded[start - 1].isalnum()) \
+                            and (end >= n or not folded[end].isalnum()):
+                        misspelt.append((start, end, key))
+                    continue
                 if script == INDIC and start and "\u0900" <= folded[start - 1] <= "\u09ff" \
                         and folded[start - 1] not in "\u0964\u0965":
                     continue  # Devanagari and Bengali separate words by spaces: a term starts a word ("थी" ≠ "साथी")
@@ -198,6 +227,41 @@ class Lexicon:
                 else:
                     hits.extend(Hit(term, s, end) for s in _gap_starts(term.parts, seen, start))
         return hits
+
+
+MISSPELT_MIN = 6  # letters in a word before one typo is read as the word ("pasport", "salery")
+_VOWELS = "aeiou"
+# Misspellings are read for English and French terms only: simplemma's dictionaries of the languages below say
+# whether a misspelling is in fact another word ("sacked" is not "smacked", "hanger" not "hunger", "kurang" not
+# "kurung"), and Spanish, German or Swahili would cost 100 MB to 1 GB of dictionary for little gain.
+MISSPELT_LANGUAGES = ("en", "fr")
+WORD_LISTS = ("en", "fr", "id", "ms", "tl")
+
+
+def _misspellings(terms: list[Term], keys: set[str]) -> dict[str, str]:
+    """One-letter misspellings of the long words of English and French concept terms, each with its word: a
+    letter left out inside a word of 7 letters or more ("pasport"), or a vowel inside it typed for another
+    ("salery"). Left out: a misspelling that is a key of the lexicons or a word of a dictionary, or that two
+    words share."""
+    words = {w for t in terms if not t.is_cue and t.language in MISSPELT_LANGUAGES
+             for part in t.parts for w in part.split() if len(w) >= MISSPELT_MIN and w.isalpha()}
+    if not words:
+        return {}
+    from simplemma.strategies.dictionaries import DefaultDictionaryFactory  # only while the lexicon is built
+
+    factory = DefaultDictionaryFactory(cache_max_size=len(WORD_LISTS))
+    dictionaries = [factory.get_dictionary(lang) for lang in WORD_LISTS]
+    found: dict[str, set[str]] = {}
+    for word in words:
+        # Inside the word only: a first or last letter changed is more often another word or form ("chaine").
+        inside = range(1, len(word) - 1)
+        variants = {word[:i] + word[i + 1:] for i in inside} if len(word) > MISSPELT_MIN else set()
+        variants |= {word[:i] + v + word[i + 1:] for i in inside if word[i] in _VOWELS for v in _VOWELS
+                     if v != word[i]}
+        for variant in variants - words - keys:
+            found.setdefault(variant, set()).add(word)
+    return {variant: next(iter(ws)) for variant, ws in sorted(found.items())
+            if len(ws) == 1 and not any(variant in d for d in dictionaries)}
 
 
 def _gap_starts(parts: tuple[str, ...], seen: dict[str, list[tuple[int, int]]], last_start: int) -> set[int]:

@@ -113,3 +113,20 @@ def test_unicode_burmese_shows_no_sign_of_zawgyi():
     unicode = "".join(u for _, u in ZAWGYI_PAIRS)
     assert ZAWGYI_HINT.search(unicode) is None
     assert not any("Zawgyi" in r for r in CLASSIFIER.classify(unicode).reasons)
+
+
+@pytest.mark.parametrize(("text", "category"), [
+    ("the company kept our pasports since we landed", "document_retention"),  # a letter left out
+    ("company not pay my salery 4 month", "wage_theft"),  # a vowel for another
+    ("they confiscated my passprt last year", "document_retention"),
+])
+def test_a_one_letter_misspelling_of_a_long_word_is_read_as_the_word(text, category):
+    d = CLASSIFIER.classify(text)
+    assert category in d.categories
+    assert all(text[e.start:e.end] == e.term for e in d.evidence)  # the evidence is the word as misspelt
+
+
+@pytest.mark.parametrize("text", ["I was sacked last week and want my final pay", "Where do I buy a hanger?"])
+def test_a_misspelling_that_is_another_word_is_not_read(text):
+    # "sacked" is one letter from "smacked", "hanger" one vowel from "hunger": both words of their own
+    assert not {"violence_abuse", "living_conditions"} & set(CLASSIFIER.classify(text).categories)
