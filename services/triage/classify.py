@@ -22,6 +22,7 @@ from __future__ import annotations
 import re
 from bisect import bisect_left
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import yaml
@@ -34,6 +35,7 @@ from services.triage.text import ZawgyiTable, fold, looks_zawgyi, prepare, zawgy
 
 _EVIDENCE = TypeAdapter(list[Evidence])
 ZAWGYI_FILE = "zawgyi.yaml"
+_RANK = {u: u.rank for u in Urgency}
 _QUESTION = re.compile(r"[?？؟]")
 _CLAUSE_END = re.compile(r"[.!?;\n।॥။၊។៕؟،]")
 # A negation reaches no further than its clause: "no one hits me, they lock the door" keeps the lock.
@@ -48,6 +50,10 @@ class Concept:
     urgency: Urgency
     says: str
     review: bool = False  # a person should read the text whatever the urgency (distress without a named danger)
+
+    @cached_property
+    def said(self) -> str:  # the end of a reason line, made once
+        return f": {self.says} → {self.urgency.value}"
 
 
 @dataclass(frozen=True)
@@ -145,11 +151,16 @@ class Classifier:
         hits = rules.lexicon.find(folded, emphatic)
         votes: dict[str, int] = {}
         markers: dict[str, int] = {}
+        concept_hits: list[Hit] = []
+        cues: list[Hit] = []
         for h in hits:
             if not h.term.is_cue:
+                concept_hits.append(h)
                 votes[h.term.language] = votes.get(h.term.language, 0) + 1
-            elif h.term.kind == MARKER:
-                markers[h.term.language] = markers.get(h.term.language, 0) + 1
+            else:
+                cues.append(h)
+                if h.term.kind == MARKER:
+                    markers[h.term.language] = markers.get(h.term.language, 0) + 1
         detected = self.detector.detect(text, hint=language, votes=votes, markers=markers)
         lang = detected.language
         covered = lang in rules.lexicon.languages
@@ -157,9 +168,9 @@ class Classifier:
         if zawgyi:
             reasons.append("typed in the Zawgyi encoding: read as Unicode")
 
-        concept_hits = [h for h in hits if not h.term.is_cue]
-        counted, set_aside = self._scope(folded, concept_hits, [h for h in hits if h.term.is_cue], reasons)
-        counted = _outermost(counted)
+        counted, set_aside = self._scope(folded, concept_hits, cues, reasons)
+        if len(counted) > 1:
+            counted = _outermost(counted)
         active = {h.term.kind for h in counted}
         # A question about something the writer did not say happened to them is a request for information.
         hypothetical = any(kind == "hypothetical" or (kind == "reported" and _QUESTION.search(text))
@@ -167,12 +178,11 @@ class Classifier:
         if hypothetical and "information_request" in rules.concepts:
             active.add("information_request")
 
-        urgency, needs_review = Urgency.low, False
-        for name in active:
-            urgency = max(urgency, rules.concepts[name].urgency, key=lambda u: u.rank)
+        needs_review = False
+        urgency = max((rules.concepts[name].urgency for name in active), key=_RANK.__getitem__, default=Urgency.low)
         for h in counted:
-            c, (start, end) = rules.concepts[h.term.kind], span(h)
-            reasons.append(f"'{given[start:end]}' at {start}–{end}: {c.says} → {c.urgency.value}")
+            start, end = span(h)
+            reasons.append(f"'{given[start:end]}' at {start}–{end}{rules.concepts[h.term.kind].said}")
         if hypothetical:
             reasons.append("asked as a question or hypothesis: a request for information → low")
         # Sorted, not set order: the same text must give the same decision in every process.

@@ -33,7 +33,7 @@ GAP = " .. "
 GAP_CHARS = 30
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Term:
     text: str  # as written in the lexicon
     kind: str  # a concept name, or a cue kind

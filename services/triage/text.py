@@ -48,8 +48,7 @@ def nfc(text: str) -> tuple[str, list[int] | None, list[int] | None]:
     cannot reach across (before a character that starts with a starter composing with nothing before
     it); a piece NFC leaves the same length maps one to one, another maps whole, so a span never loses
     a character it covers and `text[starts[s]:ends[e]]` is the given text's form of the NFC span."""
-    normal = unicodedata.normalize("NFC", text)
-    if normal == text:
+    if unicodedata.is_normalized("NFC", text):  # most texts: a quick check, no copy
         return text, None, None
     pieces, begin = [], 0
     for i in range(1, len(text)):
@@ -103,13 +102,19 @@ class Prepared(NamedTuple):
     emphatic: tuple[int, ...] = ()
 
 
-def _invisible_class() -> str:
+@cache
+def _invisible_code_points() -> tuple[int, ...]:
+    return tuple(cp for cp in [*range(0x30000), *range(0xE0000, 0xE0080)]
+                 if unicodedata.category(chr(cp)) == "Cf" or (unicodedata.category(chr(cp)) == "Cc"
+                                                              and not chr(cp).isspace()))
+
+
+def _invisible_class(*, astral: bool | None = None) -> str:
     """Format characters (zero-width space and joiners, word joiner, BOM, soft hyphen, bidi marks…) and
     control characters other than whitespace: typed or pasted inside a word, they split it for every term.
-    As ranges: a class of single characters makes every search slow."""
-    found = [cp for cp in [*range(0x30000), *range(0xE0000, 0xE0080)]
-             if unicodedata.category(chr(cp)) == "Cf" or (unicodedata.category(chr(cp)) == "Cc"
-                                                          and not chr(cp).isspace())]
+    As ranges: a class of single characters makes every search slow. `astral`: only those outside the Basic
+    Multilingual Plane (True) or only those inside it (False)."""
+    found = [cp for cp in _invisible_code_points() if astral is None or (cp > 0xFFFF) == astral]
     ranges: list[list[int]] = []
     for cp in found:
         if ranges and ranges[-1][1] == cp - 1:
@@ -121,6 +126,17 @@ def _invisible_class() -> str:
 
 _INVISIBLE_CHARS = _invisible_class()
 _INVISIBLE = re.compile(f"[{_INVISIBLE_CHARS}]")
+# The same, looked for in two steps: a class within the Basic Multilingual Plane is a bitmap (fast); the few
+# astral ones are looked for only in a text with an astral character (an emoji, mostly).
+_INVISIBLE_BMP = re.compile(f"[{_invisible_class(astral=False)}]")
+_INVISIBLE_ASTRAL = re.compile(f"[{_invisible_class(astral=True)}]")
+_ASTRAL = re.compile("[\U00010000-\U0010FFFF]")
+
+
+def _has_invisible(text: str) -> bool:
+    if _INVISIBLE_BMP.search(text) is not None:
+        return True
+    return _ASTRAL.search(text) is not None and _INVISIBLE_ASTRAL.search(text) is not None
 # Invisible characters, or a letter typed three times or more in a row; `_TRIPLE` (any character three
 # times) is the cheap first look, most texts having neither.
 _SQUEEZE = re.compile(f"[{_INVISIBLE_CHARS}]+|([^\\W\\d_])\\1\\1+")
@@ -142,7 +158,7 @@ def prepare(given: str) -> Prepared:
         text, starts, ends = given, None, None
     else:
         text, starts, ends = nfc(given)
-        if _TRIPLE.search(text) is None and _INVISIBLE.search(text) is None:
+        if _TRIPLE.search(text) is None and not _has_invisible(text):
             return Prepared(text, starts, ends)
     first = _SQUEEZE.search(text)
     if first is None:
