@@ -33,6 +33,7 @@ def test_indirect_self_harm_is_critical(text):
     ("they lock the gate and take the key when they go out, we stay inside 3 weeks now", "restriction_of_movement"),
     ("Mi compañero se cayó del tractor y se abrió la cabeza, está vomitando", "health_access"),
     ("madame 2afalet 3layye el bab w ra7et, ma fi akl bel bet", "restriction_of_movement"),
+    ("they lock the dormitory at night", "restriction_of_movement"),
 ])
 def test_danger_in_plain_words_is_critical(text, category):
     d = CLASSIFIER.classify(text)
@@ -80,3 +81,12 @@ def test_a_negation_stays_in_its_clause():
 def test_reported_speech_still_frames_the_clause_after_a_comma():
     d = CLASSIFIER.classify("I heard that in Kuwait, maids are locked in. How do I check an agency?")
     assert d.urgency == Urgency.low
+
+
+@pytest.mark.parametrize("text", [
+    "Hakuna mtu ananipiga, chakula kipo. Shida ni kwamba agency imeshika passport yangu.",
+    "Niemand schlägt uns, Essen gibt es auch. Aber die Agentur hat meinen Pass behalten.",
+])
+def test_a_safety_net_word_can_be_negated(text):
+    d = CLASSIFIER.classify(text)
+    assert d.urgency == Urgency.high and d.needs_review and "violence_abuse" not in d.categories
