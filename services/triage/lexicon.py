@@ -188,7 +188,7 @@ class Lexicon:
             return hits
         seen: dict[str, list[tuple[int, int]]] = {}  # whole-word spans of inner parts so far
         n = len(folded)
-        add = hits.append
+        add, new = hits.append, tuple.__new__
         # Read after a space (see WORD_STARTS): `last` is one past the folded text's index.
         for last, (key, length, script, is_inner, both, open_ended) in self._automaton.iter(" " + folded):
             start, end = last - length, last
@@ -222,10 +222,11 @@ class Lexicon:
                 while end < n and folded[end].isalnum():  # "beat*" in "beating": the evidence is the word
                     end += 1
             for term in completes:
-                if len(term.parts) == 1:
-                    add(Hit(term, start, end))
-                else:
-                    hits.extend(Hit(term, s, end) for s in _gap_starts(term.parts, seen, start))
+                parts = term.parts
+                if len(parts) == 1:
+                    add(new(Hit, (term, start, end)))  # Hit(...) without the call through its __new__
+                elif parts[-2] in seen:  # most gap terms end on a common word: look further only if they may
+                    hits.extend(Hit(term, s, end) for s in _gap_starts(parts, seen, start))
         return hits
 
 
