@@ -60,12 +60,14 @@ class Lexicon:
                               len(t.parts) > 1 or " " in t.parts[0] or not _is_latin(t.parts[0][0]))]))
                          for language, words in sorted((fillers or {}).items())
                          if words and (pattern := _filler_pattern(words)) is not None]
-        # A filler can only split a phrase with a word on each side: " po " (or " po" at a line's end). Looked
-        # for as plain substrings, far cheaper than a pattern, so a text with none costs almost nothing.
-        self._filler_probes = tuple(sorted({
-            probe for words in (fillers or {}).values() for w in words
-            if (f := fold(strip_invisible(str(w).strip())))
-            for probe in ((f" {f} ", f" {f}\n") if _is_latin(f[0]) else (f,))}))
+        # A filler can only split a phrase with a word on each side: " po " (or " po" at a line's end). One
+        # search without word-boundary tests, so a text with none costs almost nothing.
+        probes = sorted({f for words in (fillers or {}).values() for w in words
+                         if (f := fold(strip_invisible(str(w).strip())))}, key=len, reverse=True)
+        latin = "|".join(re.escape(f) for f in probes if _is_latin(f[0]))
+        other = "|".join(re.escape(f) for f in probes if not _is_latin(f[0]))
+        self._filler_probe = re.compile("|".join(([f" (?:{latin})[ \n]"] if latin else [])
+                                                 + ([f"(?:{other})"] if other else []))) if probes else None
         self.languages = sorted({t.language for t in terms if t.covers})  # the languages the rules cover
         # Per key: the terms it completes, split by whether the match may run on into a longer word
         # ("word*"). A gap term is looked at only when its last part matches, so a frequent first part
@@ -134,7 +136,7 @@ class Lexicon:
         hits = self._scan(folded, misspelt)
         if misspelt:
             self._read_corrected(hits, folded, misspelt)
-        if not emphatic and not any(probe in folded for probe in self._filler_probes):
+        if not emphatic and (self._filler_probe is None or self._filler_probe.search(folded) is None):
             return hits
         known = set(hits)
         if emphatic:
