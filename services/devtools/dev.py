@@ -51,11 +51,10 @@ def run(workdir: Path, demo_cases: int = 0) -> int:
         if demo_cases:
             print(f"loading a demo week of {demo_cases} cases into the dashboard's read model…", flush=True)
             week = demo_data.fill(stack.database_url or "", Settings.from_env().config_dir, cases=demo_cases)
+            print(f"demo data: {week.cases} cases ({week.events} events) over the last 7 days in the dashboard,"
+                  " case references GRV-DEMO…; loading them again replaces them", flush=True)
         started = True
         print(banner(stack), flush=True)
-        if demo_cases:
-            print(f"Demo data: {week.cases} cases ({week.events} events) over the last 7 days in the dashboard,"
-                  " case references GRV-DEMO…; loading them again replaces them.", flush=True)
         while not stopping:
             for name, proc in list(stack.procs.items()):
                 if proc.poll() is not None:
