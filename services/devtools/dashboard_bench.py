@@ -150,8 +150,9 @@ def load(url: str, settings: Settings, cases: int, days: int) -> float:
         # times its size); a read model written over weeks has had autovacuum reuse that space. Compacted, and
         # analysed, the table is what an operator's page reads.
         with conn.cursor() as cur:
-            cur.execute("VACUUM FULL ANALYZE dashboard.cases, dashboard.timeline, dashboard.deliveries,"
-                        " dashboard.alerts, dashboard.breaches, dashboard.dlq_records")
+            tables = "dashboard.cases, dashboard.timeline, dashboard.deliveries, dashboard.alerts, dashboard.breaches"
+            cur.execute(f"VACUUM FULL {tables}")
+            cur.execute(f"VACUUM ANALYZE {tables}")  # the visibility map, which index-only scans read
     finally:
         conn.close()
     return time.perf_counter() - start
