@@ -65,9 +65,9 @@ FRAGMENTS: list[tuple[int, str]] = [
     (5, "I was injured at the machine and the company refuses to pay the hospital."),
     (4, "I am sick and they do not let me see a doctor."),
     (4, "I want to go home but they will not give me a ticket."),
-    (3, "Twelve people share one room and there is no water in the dormitory."),
-    (2, "They locked us inside the dormitory at night."),
-    (2, "My supervisor hit me."),
+    (1, "Twelve people share one room and there is no water in the dormitory."),
+    (1, "They locked us inside the dormitory at night."),
+    (1, "My supervisor hit me."),
     (12, "How can I change employer?"),
     (4, "Thank you for helping me last month."),
 ]
@@ -221,7 +221,7 @@ class Generator:
     def _maybe_ack(self, event_id: str, raised_at: datetime) -> None:
         """Operators acknowledge most alerts within the hour; the recent ones are still open."""
         acked = raised_at + _minutes(self.rng, 12)
-        if acked <= self.now and self.rng.random() < 0.97:
+        if acked <= self.now and self.rng.random() < 0.99:
             self.week.acks.append((event_id, OPERATOR, acked))
 
     def _deliveries(self, number: int, ref: str, recipient: str, urgency: Urgency,
