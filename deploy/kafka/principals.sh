@@ -83,6 +83,11 @@ allow --allow-principal User:dashboard --operation Read $(each --topic grievance
   case.routed notification.delivered notification.failed case.updated case.sla_breached operator.alerts \
   intake-submissions.dlq intake-feedback.dlq intake-status.dlq triage.dlq notifier.dlq dashboard.dlq) \
   $(each --group dashboard dashboard-dlq)
+# Its lag reader asks the broker for every service group's committed offsets (Describe, not Read: it
+# cannot join them or commit for them).
+# shellcheck disable=SC2046
+allow --allow-principal User:dashboard --operation Describe $(each --group intake-submissions intake-feedback \
+  intake-status triage notifier)
 # shellcheck disable=SC2046
 allow --allow-principal User:dashboard --operation Write $(each --topic operator.alerts dashboard.dlq \
   grievance.submissions case.feedback grievance.received grievance.triaged case.routed notification.delivered \

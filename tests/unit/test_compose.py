@@ -237,6 +237,8 @@ def expected_grants(partners: list[str]) -> set[tuple[str, str, str, str, str]]:
         expected |= {(service, "Write", "topic", t, "literal") for t in writes}
         expected |= {(service, "Read", "topic", t, "literal") for t in reads}
         expected |= {(service, "Read", "group", g, "literal") for g in groups}
+    # The dashboard's lag reader reads every service group's committed offsets (OffsetFetch needs Describe).
+    expected |= {("dashboard", "Describe", "group", g, "literal") for g in topics.CONSUMER_GROUPS}
     from_partners = [t.name for t in topics.ALL if t.producer == "partners"]
     assert from_partners == [t.name for t in topics.FROM_PARTNERS]
     for partner in partners:
