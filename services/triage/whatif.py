@@ -12,8 +12,10 @@ from schemas.models import GrievanceReceived, Urgency
 from services.common import db
 from services.common.directory import Directory, load_yaml
 from services.triage import directory_store
+from services.triage.assess import weigh_all
 from services.triage.classify import Classifier, Ruleset
 from services.triage.routing import CaseFacts, RoutingPolicy, route
+from services.triage.second_opinion import SecondOpinion
 
 
 @dataclass(frozen=True)
@@ -39,17 +41,20 @@ def compare(case_ref: str, before: dict, after_urgency: str, after_rule: str, af
 
 
 def what_if(conn: db.Connection, classifier: Classifier, policy: RoutingPolicy, directory: Directory | None,
-            since: datetime | None) -> tuple[int, list[Change]]:
+            since: datetime | None, second_opinion: SecondOpinion | None = None) -> tuple[int, list[Change]]:
+    """As the service decides: the rules, then the second opinion over the batch (else a case the model raised
+    would show as a change down)."""
     with db.transaction(conn) as cur:
         directory = directory or directory_store.load(cur)
         cur.execute("SELECT case_ref, input, urgency, routing, triaged_at FROM triage.decisions"
                     " WHERE %s::timestamptz IS NULL OR triaged_at >= %s ORDER BY triaged_at", (since, since))
         rows = cur.fetchall()
+    cases = [GrievanceReceived.model_validate(row[1]) for row in rows]
+    decisions = weigh_all([classifier.classify(c.text, language=c.language, urgency_hint=c.urgency_hint,
+                                               minor_involved=c.minor_involved) for c in cases],
+                          [c.text for c in cases], second_opinion)
     changes = []
-    for case_ref, stored_input, urgency, routing, triaged_at in rows:
-        case = GrievanceReceived.model_validate(stored_input)
-        d = classifier.classify(case.text, language=case.language, urgency_hint=case.urgency_hint,
-                                minor_involved=case.minor_involved)
+    for (case_ref, _, urgency, routing, triaged_at), case, d in zip(rows, cases, decisions, strict=True):
         facts = CaseFacts(d.urgency, tuple(d.categories), case.country_of_work, case.country_of_origin, case.sector,
                           d.language, case.employer, case.recruiter, case.consent_share_contact, triaged_at)
         r = route(facts, directory, policy)
@@ -92,8 +97,11 @@ def run(database_url: str, config_dir: Path, rules: Path | None, directory_file:
     directory = Directory.model_validate(load_yaml(directory_file)) if directory_file else None
     conn = db.connect(database_url)
     try:
+        # The candidate rules' own model if they carry one, else the deployed one.
+        model = SecondOpinion.load_if_present(triage_rules) if triage_rules else None
+        model = model or SecondOpinion.load_if_present(config_dir / "triage")
         total, changes = what_if(conn, classifier, policy, directory,
-                                 datetime.fromisoformat(since) if since else None)
+                                 datetime.fromisoformat(since) if since else None, model)
     finally:
         conn.close()
     summary = report(total, changes)
