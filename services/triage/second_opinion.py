@@ -50,15 +50,21 @@ def ngrams(texts: Sequence[str], orders: Sequence[int], bits: int) -> Features:
     pads = np.concatenate([[0], np.cumsum(codes == 0)])
     shift = np.uint64(64 - bits)
     rows, buckets = [], []
-    h = np.zeros_like(codes)
     size = len(codes)
+    h = codes.copy()  # order 1; each longer order in place on the shorter one's array (fewer copies)
     for n in range(1, longest + 1):
-        h = h[: size - n + 1] * _MULTIPLIER + codes[n - 1:]  # wraps modulo 2**64, as intended
+        if n > 1:
+            h = h[: size - n + 1]
+            h *= _MULTIPLIER  # wraps modulo 2**64, as intended
+            h += codes[n - 1:]
         if n in orders:
-            clean = pads[n:] == pads[: size - n + 1]
-            bucket = ((h + np.uint64(n)) * _MIX) >> shift
-            rows.append(owner[: size - n + 1][clean])
-            buckets.append(bucket[clean].astype(np.int64))
+            at = np.flatnonzero(pads[n:] == pads[: size - n + 1])  # n-grams that touch no gap
+            bucket = h[at]
+            bucket += np.uint64(n)
+            bucket *= _MIX
+            bucket >>= shift
+            rows.append(owner[at])
+            buckets.append(bucket.view(np.int64))  # below 2**bits: the same values, no copy
     row = np.concatenate(rows)
     return Features(row, np.concatenate(buckets), np.bincount(row, minlength=len(texts)).astype(np.float64))
 
@@ -84,7 +90,7 @@ class SecondOpinion:
         if not texts:
             return []
         f = ngrams(texts, self.orders, self.bits)
-        score = np.bincount(f.rows, weights=self.weights[f.buckets], minlength=len(texts))
+        score = np.bincount(f.rows, weights=self.weights.take(f.buckets), minlength=len(texts))
         score = score / np.sqrt(np.maximum(f.counts, 1.0)) + self.intercept
         return (1.0 / (1.0 + np.exp(-score))).tolist()
 
