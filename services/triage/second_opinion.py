@@ -47,18 +47,20 @@ def ngrams(texts: Sequence[str], orders: Sequence[int], bits: int) -> Features:
     # Text i owns its leading gap and its characters; the trailing gap never starts a counted n-gram.
     owner = np.repeat(np.arange(len(texts), dtype=np.int64), lengths + longest)
     owner = np.concatenate([owner, np.full(longest, max(len(texts) - 1, 0), dtype=np.int64)])
-    pads = np.concatenate([[0], np.cumsum(codes == 0)])
+    inside = codes != 0  # not a gap (a code point 0 in a text counts as one too)
     shift = np.uint64(64 - bits)
     rows, buckets = [], []
     size = len(codes)
     h = codes.copy()  # order 1; each longer order in place on the shorter one's array (fewer copies)
+    clean = inside  # n-grams that touch no gap, as a mask: each order's from the shorter one's
     for n in range(1, longest + 1):
         if n > 1:
             h = h[: size - n + 1]
             h *= _MULTIPLIER  # wraps modulo 2**64, as intended
             h += codes[n - 1:]
+            clean = clean[: size - n + 1] & inside[n - 1:]
         if n in orders:
-            at = np.flatnonzero(pads[n:] == pads[: size - n + 1])  # n-grams that touch no gap
+            at = np.flatnonzero(clean)
             bucket = h[at]
             bucket += np.uint64(n)
             bucket *= _MIX
