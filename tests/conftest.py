@@ -38,3 +38,18 @@ def conn(database_url):
     connection = db.connect(database_url)
     yield connection
     connection.close()
+
+
+def own_stack(work: Path, database: str, **options):
+    """A started stack (every service) with a database of its own, dropped afterwards; for a module fixture."""
+    from services.devtools.stack import Stack
+
+    url = db.with_database(_server_url(), f"grievance_{database}_{uuid.uuid4().hex[:10]}")
+    s = Stack(work, database_url=url, session_timeout_ms=3000, **options)
+    try:
+        s.start_infrastructure()
+        s.start_all()
+        yield s
+    finally:
+        s.close()
+        db.drop_database(url)

@@ -6,14 +6,12 @@ from __future__ import annotations
 
 import os
 import shutil
-import uuid
 from pathlib import Path
 
 import pytest
 
-from services.common import db
-from services.devtools.stack import REPO_ROOT, Stack
-from tests.conftest import _server_url
+from services.devtools.stack import REPO_ROOT
+from tests.conftest import own_stack
 
 SCREENSHOTS = REPO_ROOT / "artifacts" / "screenshots"
 
@@ -24,16 +22,8 @@ def chromium_path() -> str | None:
 
 @pytest.fixture(scope="module")
 def dstack(tmp_path_factory):
-    url = db.with_database(_server_url(), f"grievance_browser_{uuid.uuid4().hex[:10]}")
-    s = Stack(tmp_path_factory.mktemp("dash"), database_url=url, session_timeout_ms=3000, dashboard=True,
-              extra_env={"DELIVERY_BACKOFF_S": "0.5"})
-    try:
-        s.start_infrastructure()
-        s.start_all()
-        yield s
-    finally:
-        s.close()
-        db.drop_database(url)
+    yield from own_stack(tmp_path_factory.mktemp("dash"), "browser", dashboard=True,
+                         extra_env={"DELIVERY_BACKOFF_S": "0.5"})
 
 
 @pytest.fixture(scope="module")

@@ -18,9 +18,8 @@ from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 from kafka.admin import NewTopic
 from prometheus_client.parser import text_string_to_metric_families
 
-from services.common import db
 from services.devtools.stack import REPO_ROOT, Stack
-from tests.conftest import _server_url
+from tests.conftest import own_stack
 
 from .conftest import complaint, submit_http, wait_for
 
@@ -29,15 +28,7 @@ pytestmark = pytest.mark.timeout(300)
 
 @pytest.fixture(scope="module")
 def lstack(tmp_path_factory):
-    url = db.with_database(_server_url(), f"grievance_lag_{uuid.uuid4().hex[:10]}")
-    s = Stack(tmp_path_factory.mktemp("lag"), database_url=url, session_timeout_ms=3000, dashboard=True)
-    try:
-        s.start_infrastructure()
-        s.start_all()
-        yield s
-    finally:
-        s.close()
-        db.drop_database(url)
+    yield from own_stack(tmp_path_factory.mktemp("lag"), "lag", dashboard=True)
 
 
 def lag_gauge(stack: Stack) -> dict[tuple[str, str], float]:
