@@ -1,0 +1,51 @@
+"""Whatever reaches triage (NUL, refused at intake but possible in a replayed or older event; other control
+characters, format characters,
+astral symbols, Zawgyi-looking Burmese, mixed scripts, the longest text allowed), triage with its second opinion
+answers with a decision: no exception, evidence inside the text as given, a probability in [0, 1], and a text
+it cannot read at least `high` and reviewed (a worker's message must never stop silently or come out `low`)."""
+
+from __future__ import annotations
+
+import math
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from schemas.models import Urgency
+from services.common.settings import REPO_ROOT
+from services.triage.assess import weigh_all
+from services.triage.classify import Classifier, Ruleset
+from services.triage.second_opinion import SecondOpinion
+
+TRIAGE = REPO_ROOT / "config" / "triage"
+CLASSIFIER = Classifier(Ruleset.load(TRIAGE))
+MODEL = SecondOpinion.load(TRIAGE)
+
+# Text as the contract admits it: any code point but unpaired surrogates (the model refuses those at intake).
+ANY_TEXT = st.text(st.characters(exclude_categories=("Cs",)), min_size=1, max_size=400)
+HOSTILE = [
+    "\x00" * 50, "my boss\x00 hit me\x00", "\u200b\u200c\u200d\ufeff\u00ad" * 40, "💀🔒🍞" * 100,
+    "ဆရာ ကၽြန္ေတာ္ကို ရိုက္တယ္ ျပန္ခြင့္မေပးဘူး",  # Zawgyi-looking
+    "pasport\u202e kept \u202c by employer", "a" * 20_000, "ب" * 20_000 + " help",
+    "\r\n\t\x0b\x0c" * 200, "x\u0301\u0301\u0301\u0301" * 300,
+]
+
+
+def check(texts: list[str]) -> None:
+    decisions = weigh_all([CLASSIFIER.classify(t) for t in texts], texts, MODEL)
+    probabilities = MODEL.critical_probabilities(texts)
+    for text, d, p in zip(texts, decisions, probabilities, strict=True):
+        assert 0.0 <= float(p) <= 1.0 and not math.isnan(float(p)), (text[:40], p)
+        assert all(0 <= e.start < e.end <= len(text) for e in d.evidence), (text[:40], d.evidence)
+        if not d.evidence:  # nothing read: never below high, always for a person to look at
+            assert d.urgency.rank >= Urgency.high.rank and d.needs_review, (text[:40], d)
+
+
+def test_hostile_texts_get_a_decision():
+    check(HOSTILE)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(ANY_TEXT, min_size=1, max_size=8))
+def test_any_text_the_contract_admits_gets_a_decision(texts):
+    check(texts)
