@@ -1,6 +1,5 @@
-"""Whatever reaches triage (NUL, refused at intake but possible in a replayed or older event; other control
-characters, format characters,
-astral symbols, Zawgyi-looking Burmese, mixed scripts, the longest text allowed), triage with its second opinion
+"""Whatever reaches triage (NUL, refused at intake but possible in a replayed or older event; other control and
+format characters, astral symbols, Zawgyi-looking Burmese, mixed scripts, long runs), triage with its second opinion
 answers with a decision: no exception, evidence inside the text as given, a probability in [0, 1], and a text
 it cannot read at least `high` and reviewed (a worker's message must never stop silently or come out `low`)."""
 
