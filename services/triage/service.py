@@ -76,8 +76,9 @@ def triage(case: GrievanceReceived, config: TriageConfig, now: datetime,
     The rules decide, then the second opinion weighs in (assess.weigh); `critical_probability` is its score
     for this text when the batch was scored at once, else it is scored here.
     Never stops a case: if classification raises, the case is `high` (or the partner's hint, if higher)
-    and needs review; if routing raises, the configured fallback partner receives it. Either way an
-    operator alert names what went wrong. Only a dependency outage propagates (the batch is retried)."""
+    and needs review; if the second opinion raises, the rules' decision stands, reviewed; if routing raises,
+    the configured fallback partner receives it. Either way an operator alert names what went wrong. Only a
+    dependency outage propagates (the batch is retried)."""
     failures: list[str] = []
     try:
         decision = config.classifier.classify(case.text, language=case.language, urgency_hint=case.urgency_hint,
@@ -88,9 +89,16 @@ def triage(case: GrievanceReceived, config: TriageConfig, now: datetime,
         failures.append(f"classification failed ({type(exc).__name__}: {safe_text(exc, 200)})")
         decision = unread_decision(case, config, failures[-1])
     if (model := config.second_opinion) is not None:
-        if critical_probability is None:
-            critical_probability = model.critical_probabilities([case.text])[0]
-        decision = weigh(decision, critical_probability, model)
+        try:
+            if critical_probability is None:
+                critical_probability = model.critical_probabilities([case.text])[0]
+            decision = weigh(decision, critical_probability, model)
+        except Exception as exc:  # the rules' decision stands, for a person to look at
+            if not is_record_fault(exc):
+                raise
+            failures.append(f"second opinion failed ({type(exc).__name__}: {safe_text(exc, 200)})")
+            decision = decision.model_copy(update={"needs_review": True,
+                                                   "reasons": [*decision.reasons, failures[-1] + ": review"]})
     directory = config.directory()
     try:
         chosen: Route = route(facts_of(case, decision, now), directory, config.routing)
@@ -159,7 +167,12 @@ def make_handler(config: TriageConfig):
             cases.setdefault(case.case_ref, (rec.event_id, case))
         # The second opinion scores the whole batch at once: a fraction of the cost of one text at a time.
         model = config.second_opinion
-        scores = model.critical_probabilities([case.text for _, case in cases.values()]) if model else None
+        try:
+            scores = model.critical_probabilities([case.text for _, case in cases.values()]) if model else None
+        except Exception as exc:  # each case is then scored alone in triage(), where a failure is its own
+            if not is_record_fault(exc):
+                raise
+            scores = None
         decided: dict[str, tuple[str, GrievanceReceived, Outcome]] = {
             ref: (event_id, case, triage(case, config, now, scores[i] if scores else None))
             for i, (ref, (event_id, case)) in enumerate(cases.items())}

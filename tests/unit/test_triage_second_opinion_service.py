@@ -76,3 +76,18 @@ def test_a_batch_score_and_a_single_score_give_the_same_decision(config: TriageC
             " time. Please help me.")
     p = config.second_opinion.critical_probabilities(["another message first", text])[1]
     assert triage(case(text), config, NOW, p).triaged == triage(case(text), config, NOW).triaged
+
+
+class Broken(SecondOpinion):
+    def critical_probabilities(self, texts):
+        raise ValueError("weights unreadable")
+
+
+def test_a_failing_second_opinion_never_stops_a_case(config: TriageConfig):
+    """The rules' decision stands, reviewed, routed, and an operator alert names the failure."""
+    broken = Broken(**{f: getattr(config.second_opinion, f) for f in config.second_opinion.__dataclass_fields__})
+    out = triage(case(QUESTION), replace(config, second_opinion=broken), NOW)
+    alone = triage(case(QUESTION), replace(config, second_opinion=None), NOW).triaged
+    assert out.triaged.urgency == alone.urgency and out.triaged.needs_review
+    assert "second opinion failed (ValueError: weights unreadable): review" in out.triaged.reasons
+    assert out.routed.recipients and any("second opinion failed" in a.message for a in out.alerts)
