@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from services.common import db
+from services.common.errors import safe_text
 
 
 @dataclass(frozen=True)
@@ -28,8 +29,9 @@ LIMITS = Limits()
 
 
 def account_key(user_id: str) -> str:
-    """What failures are counted under: the name as typed, folded, bounded (it is attacker's text)."""
-    return user_id.strip().lower()[:100]
+    """What failures are counted under: the name as typed, folded, bounded and storable (it is attacker's
+    text: a NUL or an unpaired surrogate would make PostgreSQL refuse the row, and the sign-in a 500)."""
+    return safe_text(user_id.strip().lower(), 100)[:100]
 
 
 def retry_after(account: Sequence[datetime], client: Sequence[datetime], now: datetime,
@@ -64,7 +66,7 @@ def claim(cur: db.Cursor, user_id: str, client: str, now: datetime,
         return wait, None
     cur.execute("DELETE FROM dashboard.login_failures WHERE at < %s", (now - limits.window,))
     cur.execute("INSERT INTO dashboard.login_failures (user_id, client, at) VALUES (%s, %s, %s) RETURNING id",
-                (account, client[:100], now))
+                (account, safe_text(client, 100)[:100], now))
     return None, cur.fetchone()[0]
 
 
@@ -76,7 +78,7 @@ def recent(cur: db.Cursor, account: str, client: str, now: datetime,
                 (account, since, limits.per_account))
     found = [r[0] for r in cur.fetchall()]
     cur.execute("SELECT at FROM dashboard.login_failures WHERE client = %s AND at > %s ORDER BY at DESC LIMIT %s",
-                (client[:100], since, limits.per_client))
+                (safe_text(client, 100)[:100], since, limits.per_client))
     return found, [r[0] for r in cur.fetchall()]
 
 

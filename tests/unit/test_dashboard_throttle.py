@@ -38,3 +38,11 @@ def test_a_wait_is_never_rounded_down_to_nothing():
 
 def test_accounts_are_counted_as_typed_but_folded():
     assert account_key("  Demo-Operator ") == "demo-operator" and len(account_key("x" * 500)) == 100
+
+
+def test_a_hostile_account_name_is_counted_under_a_storable_key():
+    """PostgreSQL text holds no NUL and UTF-8 no unpaired surrogate: either would turn a sign-in into a 500."""
+    for typed in ("demo\x00operator", "demo\ud800operator", "\x00" * 500):
+        key = account_key(typed)
+        assert "\x00" not in key and key.encode("utf-8") and 0 < len(key) <= 100
+    assert account_key("demo\x00a") != account_key("demo\x00b")  # still one key per name typed
