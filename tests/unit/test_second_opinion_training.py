@@ -16,7 +16,7 @@ from services.triage.model_training import TRAINING_SETS, train
 from services.triage.second_opinion import MODEL_DIR, PARAMS_FILE, WEIGHTS_FILE, SecondOpinion
 
 COMMITTED = REPO_ROOT / "config" / "triage"
-SEALED = ("triage_sealed2", "triage_sealed4")
+SEALED = ("triage_sealed2", "triage_sealed5")
 
 
 def test_retraining_reproduces_the_committed_model(tmp_path: Path):

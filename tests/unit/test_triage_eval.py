@@ -46,17 +46,14 @@ def test_the_gate_fails_when_the_rules_lose_their_words(tmp_path: Path):
     assert "critical recall" in done.stderr
 
 
-# The gate on sets the rules were not written from (sealed: nobody changing the rules reads their texts).
-# Each threshold is the figure measured with the rules and the second opinion (so-487f79f77f52) together,
-# rounded down: the gate catches a change that loses ground on unseen messages, and is tightened as the
-# figures improve. Issue 12 asks for zero critical cases under-triaged without review on triage_sealed4.
-# First measured there: 4 (11 with the rules alone, triage-2026.12.1); reading Zawgyi (ed77813) made one
-# more Burmese critical case an unflagged high (5; Burmese accuracy and critical recall rose), so the gate
-# holds 5 until that case is flagged again, then 4, and on to zero.
+# The gate on sets the rules were not written from (sealed: nobody changing the rules reads their texts, and the
+# second opinion never learns from them). Each threshold is a measured figure, rounded down: the gate catches a
+# change that loses ground on unseen messages, and is tightened as the figures improve. triage_sealed5's are its
+# first score, taken with the ruleset and model from before round 5 (triage-2026.12.1, so-487f79f77f52).
 UNSEEN_GATES = {
     # set: (max critical under-triaged without review, min critical recall, min urgency accuracy,
     #       min accuracy of the second opinion alone, critical or not)
-    "triage_sealed4": (5, 0.72, 0.70, 0.78),
+    "triage_sealed5": (1, 0.84, 0.75, 0.82),
     "triage_sealed2": (0, 0.97, 0.80, 0.85),
 }
 
@@ -76,12 +73,18 @@ def test_on_unseen_messages_no_more_critical_cases_go_unreviewed(name: str):
     assert done.returncode == 0, done.stderr
 
 
-def test_the_unreviewed_gate_fails_when_a_critical_case_slips_through():
-    """The same set with the second opinion off leaves more critical cases unreviewed than the gate allows."""
-    done = run_eval("--data", str(REPO_ROOT / "tests" / "data" / "triage_sealed4"), "--json", "--rules-only",
+def test_the_unreviewed_gate_fails_when_a_critical_case_slips_through(tmp_path: Path):
+    """A set whose one critical case the rules read as a plain wage complaint (high, no review flag): with the
+    second opinion off, the gate must fail on it."""
+    data = tmp_path / "set"
+    data.mkdir()
+    case = {"id": "en-001", "language": "en", "text": "My salary is not paid for 3 months.", "urgency": "critical",
+            "categories": ["wage_theft"], "indicators": ["withholding_of_wages"]}
+    (data / "en.jsonl").write_text(json.dumps(case) + "\n", encoding="utf-8")
+    done = run_eval("--data", str(data), "--json", "--rules-only",
                     "--max-critical-unreviewed", "0", "--min-critical-recall", "0", "--min-accuracy", "0")
     figures = json.loads(done.stdout)
-    assert figures["second_opinion"] is None and figures["critical_under_triaged_unreviewed"] > 0
+    assert figures["second_opinion"] is None and figures["critical_under_triaged_unreviewed"] == 1
     assert done.returncode == 1
     assert "critical cases under-triaged without review" in done.stderr
 
