@@ -323,6 +323,20 @@ def cmd_triage_model(args: argparse.Namespace) -> int:
     return run_measure_model(config_dir, Path(args.data))
 
 
+def cmd_triage_lexicon(args: argparse.Namespace) -> int:
+    from services.triage.lexicon_pruning import redundant_terms, remove
+
+    triage = Settings.from_env().config_dir / "triage"
+    found = redundant_terms(triage / "lexicons", triage / "safety_net")
+    for r in found:
+        print(f"{r.path.name}\t{r.concept}\t{r.term}\t(found by {r.covered_by})")
+    if args.remove:
+        print(f"removed {remove(found)} of {len(found)} redundant terms", file=sys.stderr)
+    else:
+        print(f"{len(found)} redundant terms (--remove deletes them)", file=sys.stderr)
+    return 0
+
+
 @needs("database")
 def cmd_what_if(args: argparse.Namespace) -> int:
     from services.triage.whatif import run
@@ -614,6 +628,11 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--data", default=str(REPO_ROOT / "tests" / "data" / "triage_sealed2"),
                    help="measure: a labelled set (one it was not trained on)")
     s.set_defaults(func=cmd_triage_model)
+
+    s = sub.add_parser("triage-lexicon", help="lexicon upkeep: terms another term of the same concept already finds")
+    s.add_argument("action", choices=["redundant"])
+    s.add_argument("--remove", action="store_true", help="delete them from the YAML files (comments kept)")
+    s.set_defaults(func=cmd_triage_lexicon)
 
     s = sub.add_parser("what-if", help="re-run stored cases through candidate rules; report what would change")
     s.add_argument("--rules", help="candidate routing rules (default: config/routing.yaml)")

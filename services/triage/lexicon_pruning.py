@@ -1,0 +1,138 @@
+"""Shrinking the lexicons: terms another term of the same concept already finds.
+
+A term is redundant when a shorter term of the same concept and language matches inside it wherever it
+matches ("beaten with" under "beaten", "beating me" under "beat*", Thai "ตบหน้า" under "ตบ"), and the words it
+adds carry no cue: "not allowed .. doctor" is not "doctor", because a cue inside a term is part of its meaning.
+Removing such a term changes no urgency, category or review flag, only the evidence span (the shorter term's),
+which `grievance eval` on every set then confirms. A maintainer's step: `grievance triage-lexicon prune`.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from services.triage.lexicon import CUE_KINDS, GAP, Term, _is_latin, _term
+
+_WORD_CHAR = re.compile(r"\w")
+
+
+@dataclass(frozen=True)
+class Redundant:
+    path: Path
+    concept: str
+    term: str  # as written
+    covered_by: str
+
+
+def _script(text: str) -> str:
+    first = text[0]
+    return "latin" if _is_latin(first) else "indic" if "\u0900" <= first <= "\u09ff" else "other"
+
+
+def _inside(short: str, short_prefix: bool, long: str, long_prefix: bool) -> bool:
+    """Whether every match of `long` contains a match of `short` (both folded single parts)."""
+    script = _script(long)
+    for m in re.finditer(re.escape(short), long):
+        start, end = m.start(), m.end()
+        starts_word = start == 0 or not _WORD_CHAR.match(long[start - 1])
+        if script == "other":
+            return True
+        if not starts_word:
+            continue
+        if script == "indic" or short_prefix:
+            return True
+        # a whole-word short term must end where a word ends, also when `long` runs on ("hit*" ⊄ "hit")
+        if end < len(long):
+            if not _WORD_CHAR.match(long[end]):
+                return True
+        elif not long_prefix:
+            return True
+    return False
+
+
+def _shorter(short: Term, long: Term) -> bool:
+    """`short` may cover `long`: fewer characters, or the same word open-ended ("hit*" covers "hit")."""
+    a, b = short.parts[0], long.parts[0]
+    return len(a) < len(b) or (a == b and short.prefix and not long.prefix)
+
+
+def _cue_words(data_dirs: list[Path]) -> list[str]:
+    cues: set[str] = set()
+    for where in data_dirs:
+        for path in sorted(where.glob("*.yaml")):
+            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+            for kind, words in (data.get("cues") or {}).items():
+                if kind in CUE_KINDS:
+                    cues.update(p for w in words for p in _term(w, kind, "", is_cue=True).parts)
+    return sorted(cues)
+
+
+def _carries_cue(long: str, short: str, cues: list[str]) -> bool:
+    """Whether the words `long` adds around `short` hold a cue (any language's)."""
+    rest = " ".join(long.split(short, 1))
+    for cue in cues:
+        for m in re.finditer(re.escape(cue), rest):
+            if _script(cue) != "latin":
+                return True
+            before = m.start() == 0 or not _WORD_CHAR.match(rest[m.start() - 1])
+            after = m.end() == len(rest) or not _WORD_CHAR.match(rest[m.end()])
+            if before and after:
+                return True
+    return False
+
+
+def redundant_terms(*directories: Path) -> list[Redundant]:
+    """Every redundant term in the lexicon files of these directories, with the term that covers it."""
+    dirs = [d for d in directories if d.exists()]
+    cues = _cue_words(dirs)
+    found: list[Redundant] = []
+    for where in dirs:
+        for path in sorted(where.glob("*.yaml")):
+            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+            for concept, words in (data.get("terms") or {}).items():
+                terms = [_term(w, concept, data["language"], is_cue=False) for w in words]
+                singles = [t for t in terms if len(t.parts) == 1]
+                seen: set[tuple[str, bool]] = set()
+                for t in terms:
+                    key = (GAP.join(t.parts), t.prefix)
+                    if key in seen:
+                        found.append(Redundant(path, concept, t.text, t.text))
+                        continue
+                    seen.add(key)
+                    if len(t.parts) != 1:
+                        continue
+                    long = t.parts[0]
+                    cover = next((s for s in singles if s is not t and _shorter(s, t)
+                                  and _inside(s.parts[0], s.prefix, long, t.prefix)
+                                  and not _carries_cue(long, s.parts[0], cues)), None)
+                    if cover is not None:
+                        found.append(Redundant(path, concept, t.text, cover.text))
+    return found
+
+
+def remove(redundant: list[Redundant]) -> int:
+    """Delete each term from its concept's list in the YAML text (comments and layout kept); returns how many."""
+    removed = 0
+    by_path: dict[Path, list[Redundant]] = {}
+    for r in redundant:
+        by_path.setdefault(r.path, []).append(r)
+    for path, items in by_path.items():
+        text = path.read_text(encoding="utf-8")
+        for r in items:
+            block = re.search(rf"(?m)^  {re.escape(r.concept)}:.*(?:\n(?!  \S).*)*", text)
+            if block is None:
+                continue
+            quoted = re.escape('"' + r.term + '"')
+            body = block.group()
+            new = re.sub(rf"{quoted},\s*", "", body, count=1)
+            if new == body:
+                new = re.sub(rf",\s*{quoted}(?=\s*\])", "", body, count=1)
+            if new != body:
+                text = text[:block.start()] + new + text[block.end():]
+                removed += 1
+        path.write_text(text, encoding="utf-8")
+    return removed

@@ -1,0 +1,55 @@
+"""Finding and removing lexicon terms that another term of the same concept already finds."""
+
+from pathlib import Path
+
+import yaml
+
+from services.triage.lexicon_pruning import redundant_terms, remove
+
+LEXICON = """# a comment that must survive
+language: en
+terms:
+  physical_violence: ["beaten", "beaten with", "beat*", "beating me", "hit", "hit*", "hitting",
+    "slapped her", "slapped"]
+  medical_emergency: ["took him", "no one took him", "bleeding", "not .. bleeding"]
+  confinement: ["ขังไว้ในห้อง", "ขัง", "locked"]
+cues:
+  negation: ["no one", "not"]
+"""
+
+
+def found(tmp_path: Path) -> dict[str, str]:
+    (tmp_path / "en.yaml").write_text(LEXICON, encoding="utf-8")
+    return {r.term: r.covered_by for r in redundant_terms(tmp_path)}
+
+
+def test_a_longer_term_under_a_shorter_one_of_its_concept_is_redundant(tmp_path: Path):
+    r = found(tmp_path)
+    assert r["beaten with"] == "beaten"
+    assert r["beaten"] == "beat*"
+    assert r["hit"] == "hit*"  # the same word, open-ended
+    assert r["beating me"] == "beat*"
+    assert r["slapped her"] == "slapped"
+    assert r["ขังไว้ในห้อง"] == "ขัง"  # Thai matches anywhere: a substring is enough
+
+
+def test_run_on_words_gaps_and_cues_keep_a_term(tmp_path: Path):
+    r = found(tmp_path)
+    assert "hit*" not in r  # "hitting" is not a match of the whole word "hit"
+    assert "hitting" in r and r["hitting"] == "hit*"
+    assert "no one took him" not in r  # its extra words are a negation: part of the term's meaning
+    assert "not .. bleeding" not in r  # gap terms are left alone
+    assert not {"beat*", "hit*", "slapped", "ขัง", "locked"} & set(r)
+
+
+def test_removing_keeps_comments_and_every_other_term(tmp_path: Path):
+    (tmp_path / "en.yaml").write_text(LEXICON, encoding="utf-8")
+    found_terms = redundant_terms(tmp_path)
+    assert remove(found_terms) == len(found_terms)
+    text = (tmp_path / "en.yaml").read_text(encoding="utf-8")
+    assert text.startswith("# a comment that must survive")
+    data = yaml.safe_load(text)
+    assert data["terms"]["physical_violence"] == ["beat*", "hit*", "slapped"]
+    assert data["terms"]["confinement"] == ["ขัง", "locked"]
+    assert data["terms"]["medical_emergency"] == ["took him", "no one took him", "bleeding", "not .. bleeding"]
+    assert redundant_terms(tmp_path) == []
