@@ -68,7 +68,8 @@ class Lexicon:
         other = "|".join(re.escape(f) for f in probes if not _is_latin(f[0]))
         self._filler_probe = re.compile("|".join(([f" (?:{latin})[ \n]"] if latin else [])
                                                  + ([f"(?:{other})"] if other else []))) if probes else None
-        self.languages = sorted({t.language for t in terms if t.covers})  # the languages the rules cover
+        # the languages the rules cover (a language known only by its markers is recognised, not covered)
+        self.languages = sorted({t.language for t in terms if t.covers and t.kind != MARKER})
         # Per key: the terms it completes, split by whether the match may run on into a longer word
         # ("word*"). A gap term is looked at only when its last part matches, so a frequent first part
         # ("no .. paid") costs nothing until the rest of the term turns up.

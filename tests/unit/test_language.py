@@ -27,3 +27,15 @@ def test_the_language_of_a_complaint_is_found(text, language):
 def test_a_partner_supplied_language_wins():
     d = CLASSIFIER.classify("He hit me", language="tl")
     assert d.language == "tl" and "partner" in d.reasons[0]
+
+
+@pytest.mark.parametrize("text, language", [
+    ("4 maasam sambalam illa, romba kashtama irukku, naan enna panradhu", "ta"),
+    ("Demozie 5 wer alkefelugnim. Madam bukra bicha tilalech, betam dekmognal", "am"),
+])
+def test_romanised_tamil_and_amharic_are_recognised_and_stay_uncovered(text, language):
+    """Their markers name the language; no lexicon covers it, so the case is reviewed and at least high."""
+    d = CLASSIFIER.classify(text)
+    assert d.language == language
+    assert d.needs_review and d.urgency.rank >= d.urgency.__class__.high.rank
+    assert language not in CLASSIFIER.rules.lexicon.languages
