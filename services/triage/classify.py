@@ -23,19 +23,18 @@ import re
 from bisect import bisect_left
 from dataclasses import dataclass
 from functools import cached_property
+from operator import itemgetter
 from pathlib import Path
 
 import yaml
-from pydantic import TypeAdapter
 
-from schemas.models import Evidence, TriageDecision, Urgency
+from schemas.models import TriageDecision, Urgency
 from services.triage.language import LanguageDetector
 from services.triage.lexicon import FILLERS_FILE, MARKER, MARKERS_FILE, SAFETY_NET_DIR, Hit, Lexicon
 from services.triage.text import ZawgyiTable, fold, looks_zawgyi, prepare, zawgyi_to_unicode
 
-_EVIDENCE = TypeAdapter(list[Evidence])
 ZAWGYI_FILE = "zawgyi.yaml"
-_RANK = {u: u.rank for u in Urgency}
+_START, _END = itemgetter(1), itemgetter(2)  # a Hit's fields, as sort keys that need no Python call
 _QUESTION = re.compile(r"[?？؟]")
 _CLAUSE_END = re.compile(r"[.!?;\n।॥။၊។៕؟،]")
 # A negation reaches no further than its clause: "no one hits me, they lock the door" keeps the lock.
@@ -115,6 +114,11 @@ class Ruleset:
             if (directory / ZAWGYI_FILE).exists() else None,
         )
 
+    @cached_property
+    def order(self) -> dict[str, tuple[int, str]]:
+        """Per concept, its place in a decision: most urgent first, then by name. Made once per ruleset."""
+        return {name: (-c.urgency.rank, name) for name, c in self.concepts.items()}
+
 
 def _windows(scope: dict) -> dict[str, int]:
     negation = int(scope["cue_window_chars"])
@@ -179,14 +183,14 @@ class Classifier:
             active.add("information_request")
 
         needs_review = False
-        urgency = max((rules.concepts[name].urgency for name in active), key=_RANK.__getitem__, default=Urgency.low)
+        # Sorted, not set order: the same text must give the same decision in every process.
+        ordered = sorted(active, key=rules.order.__getitem__)
+        urgency = rules.concepts[ordered[0]].urgency if ordered else Urgency.low  # the highest
         for h in counted:
             start, end = span(h)
             reasons.append(f"'{given[start:end]}' at {start}–{end}{rules.concepts[h.term.kind].said}")
         if hypothetical:
             reasons.append("asked as a question or hypothesis: a request for information → low")
-        # Sorted, not set order: the same text must give the same decision in every process.
-        ordered = sorted(active, key=lambda n: (-rules.concepts[n].urgency.rank, n))
         indicators = {i: None for name in ordered for i in rules.concepts[name].indicators}
         for combo in rules.combinations:
             if combo.fires(active) and combo.urgency.rank > urgency.rank:
@@ -220,10 +224,10 @@ class Classifier:
 
         categories = list(dict.fromkeys(rules.concepts[n].category for n in ordered)) or ["other"]
         iris = list(dict.fromkeys(rules.iris[c] for c in categories if c in rules.iris))
-        # One validation call for the list: far cheaper than building each model on its own.
-        evidence = _EVIDENCE.validate_python(
-            [{"term": given[start:end], "start": start, "end": end, "concept": h.term.kind}
-             for h in sorted(counted, key=lambda h: (h.start, h.end, h.term.kind)) for start, end in [span(h)]])
+        # Evidence as plain dicts, validated with the decision in one call: cheaper than building each
+        # Evidence model first (pydantic-core validates faster than model_construct builds, here).
+        evidence = [{"term": given[start:end], "start": start, "end": end, "concept": h.term.kind}
+                    for h in sorted(counted, key=lambda h: (h.start, h.end, h.term.kind)) for start, end in [span(h)]]
         says = ", ".join(rules.concepts[n].says for n in ordered[:4]) or "nothing recognised"
         summary = f"{urgency.value}: {says}" + (f" (ILO: {', '.join(indicators)})" if indicators else "")
         return TriageDecision(
@@ -292,7 +296,8 @@ def _outermost(hits: list[Hit]) -> list[Hit]:
     spans: set[tuple[int, int]] = set()
     concepts: set[tuple[int, int, str]] = set()
     reach = -1  # the furthest end of a kept hit
-    for h in sorted(hits, key=lambda h: (h.start, h.start - h.end)):  # longest first at each start
+    # By start, longest first at each start: two stable sorts on C-level keys, no tuple made per hit.
+    for h in sorted(sorted(hits, key=_END, reverse=True), key=_START):
         inside = reach > h.end or (reach == h.end and (h.start, h.end) not in spans)
         if inside or (h.start, h.end, h.term.kind) in concepts:
             continue  # the same span may carry two concepts; a span inside a longer one carries none
