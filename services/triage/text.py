@@ -26,6 +26,10 @@ def _fold_table() -> dict[int, str]:
 
 
 FOLD = _fold_table()
+# The same mapping as a string indexed by code point (unmapped ones map to themselves; past its end a
+# character is left as it is): str.translate reads it much faster than the dict, which costs an int object
+# and a hash lookup per character.
+_FOLD_STRING = "".join(FOLD.get(cp, chr(cp)) for cp in range(max(FOLD) + 1))
 
 
 _FOLDABLE = re.compile("[" + re.escape("".join(map(chr, FOLD))) + "]")
@@ -36,7 +40,7 @@ def fold(text: str) -> str:
         return text.lower()
     if _FOLDABLE.search(text) is None:  # Thai, Khmer, Bengali… in lower-case company: nothing to fold
         return text
-    return text.translate(FOLD)  # every mapping is one character to one: offsets never shift
+    return text.translate(_FOLD_STRING)  # every mapping is one character to one: offsets never shift
 
 
 def nfc(text: str) -> tuple[str, list[int] | None, list[int] | None]:
@@ -210,7 +214,7 @@ _ZAWGYI_CHARS = re.compile(r"[\u1031\u1039\u1060-\u1097]")  # one quick look fir
 
 
 def looks_zawgyi(text: str) -> bool:
-    return _ZAWGYI_CHARS.search(text) is not None and ZAWGYI_HINT.search(text) is not None
+    return not text.isascii() and _ZAWGYI_CHARS.search(text) is not None and ZAWGYI_HINT.search(text) is not None
 
 
 _MYANMAR_BASE = re.compile(r"[\u1000-\u102a\u103f\u104c-\u104f]")
