@@ -126,11 +126,14 @@ def remove(redundant: list[Redundant]) -> int:
             block = re.search(rf"(?m)^  {re.escape(r.concept)}:.*(?:\n(?!  \S).*)*", text)
             if block is None:
                 continue
-            quoted = re.escape('"' + r.term + '"')
-            body = block.group()
-            new = re.sub(rf"{quoted},\s*", "", body, count=1)
-            if new == body:
-                new = re.sub(rf",\s*{quoted}(?=\s*\])", "", body, count=1)
+            body = new = block.group()
+            # written "term", 'term' or plain: an item of a flow list, between "[" or "," and "," or "]"
+            for item in (re.escape(f'"{r.term}"'), re.escape(f"'{r.term}'"), re.escape(r.term)):
+                new = re.sub(rf"(?<=[\[,\s]){item},\s*", "", body, count=1)
+                if new == body:
+                    new = re.sub(rf",\s*{item}(?=\s*\])", "", body, count=1)
+                if new != body:
+                    break
             if new != body:
                 text = text[:block.start()] + new + text[block.end():]
                 removed += 1

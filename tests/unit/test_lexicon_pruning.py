@@ -10,7 +10,7 @@ LEXICON = """# a comment that must survive
 language: en
 terms:
   physical_violence: ["beaten", "beaten with", "beat*", "beating me", "hit", "hit*", "hitting",
-    "slapped her", "slapped"]
+    slapped her, 'slapped']
   medical_emergency: ["took him", "no one took him", "bleeding", "not .. bleeding"]
   confinement: ["ขังไว้ในห้อง", "ขัง", "locked"]
 cues:
