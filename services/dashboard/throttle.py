@@ -31,7 +31,11 @@ LIMITS = Limits()
 def account_key(user_id: str) -> str:
     """What failures are counted under: the name as typed, folded, bounded and storable (it is attacker's
     text: a NUL or an unpaired surrogate would make PostgreSQL refuse the row, and the sign-in a 500)."""
-    return safe_text(user_id.strip().lower(), 100)[:100]
+    return _storable(user_id.strip().lower())
+
+
+def _storable(text: str) -> str:
+    return safe_text(text, 100)[:100]  # escaping may lengthen it: bounded again
 
 
 def retry_after(account: Sequence[datetime], client: Sequence[datetime], now: datetime,
@@ -57,7 +61,7 @@ def claim(cur: db.Cursor, user_id: str, client: str, now: datetime,
     """(seconds to wait, None) when refused; else (None, the id of a failure recorded in advance), which the
     caller forgets once the password proves right. Recording before the password is checked, under a lock per
     account and per address, means parallel guesses cannot all pass the check before any has failed."""
-    account = account_key(user_id)
+    account, client = account_key(user_id), _storable(client)
     # Always the account first, then the address: two sign-ins never wait on each other's second lock.
     cur.execute("SELECT pg_advisory_xact_lock(hashtext('dashboard-sign-in:' || %s)),"
                 " pg_advisory_xact_lock(hashtext('dashboard-sign-in-from:' || %s))", (account, client))
@@ -66,19 +70,20 @@ def claim(cur: db.Cursor, user_id: str, client: str, now: datetime,
         return wait, None
     cur.execute("DELETE FROM dashboard.login_failures WHERE at < %s", (now - limits.window,))
     cur.execute("INSERT INTO dashboard.login_failures (user_id, client, at) VALUES (%s, %s, %s) RETURNING id",
-                (account, safe_text(client, 100)[:100], now))
+                (account, client, now))
     return None, cur.fetchone()[0]
 
 
 def recent(cur: db.Cursor, account: str, client: str, now: datetime,
            limits: Limits = LIMITS) -> tuple[list[datetime], list[datetime]]:
-    """The failure times within the window of the account and of the address (as many as decide)."""
+    """The failure times within the window of the account and of the address (as many as decide); both keys as
+    stored."""
     since = now - limits.window
     cur.execute("SELECT at FROM dashboard.login_failures WHERE user_id = %s AND at > %s ORDER BY at DESC LIMIT %s",
                 (account, since, limits.per_account))
     found = [r[0] for r in cur.fetchall()]
     cur.execute("SELECT at FROM dashboard.login_failures WHERE client = %s AND at > %s ORDER BY at DESC LIMIT %s",
-                (safe_text(client, 100)[:100], since, limits.per_client))
+                (client, since, limits.per_client))
     return found, [r[0] for r in cur.fetchall()]
 
 

@@ -32,7 +32,6 @@ SETS = {
                       "by mistake to a round-5 lexicon author (no term was taken from them)",
     "triage_sealed5": "**sealed**: never read, never trained on; CI gate",
 }
-UNCOVERED = {"pt", "am", "ta", "ur", "de", "sw", "si"}
 
 
 def _below_high(f: dict) -> int:
@@ -41,6 +40,11 @@ def _below_high(f: dict) -> int:
 
 def _n(x: float | int | None) -> str:
     return "" if x is None else str(x) if isinstance(x, int) else f"{x:.3f}"
+
+
+def _cell(now: dict, first: dict, key: str) -> str:
+    """The figure now, and in brackets when the set was first scored (if that was recorded)."""
+    return _n(now[key]) + (f" ({_n(first[key])})" if key in first else "")
 
 
 def render(config_dir: Path = REPO_ROOT / "config") -> str:
@@ -67,30 +71,22 @@ def render(config_dir: Path = REPO_ROOT / "config") -> str:
     ]
     for s, role in SETS.items():
         f, a, fs = now[s], alone[s], first.get(s, {})
-
-        def cell(key: str, f=f, fs=fs) -> str:
-            return _n(f[key]) + (f" ({_n(fs[key])})" if key in fs else "")
-
-        below_first = f" ({fs['below_high']})" if "below_high" in fs else ""
-        out.append(f"| {s} | {f['examples']} | {role} | {cell('urgency_accuracy')} | {cell('critical_recall')} | "
-                   f"{cell('under_triage_rate')} | {cell('critical_under_triaged_unreviewed')} | "
-                   f"{_below_high(f)}{below_first} | "
-                   f"{cell('review_rate')} | {_n(a['urgency_accuracy'])} / {_n(a['critical_recall'])} / "
-                   f"{a['critical_under_triaged_unreviewed']} |")
+        f = {**f, "below_high": _below_high(f)}
+        cells = " | ".join(_cell(f, fs, key) for key in ("urgency_accuracy", "critical_recall", "under_triage_rate",
+                                                          "critical_under_triaged_unreviewed", "below_high",
+                                                          "review_rate"))
+        out.append(f"| {s} | {f['examples']} | {role} | {cells} | {_n(a['urgency_accuracy'])} / "
+                   f"{_n(a['critical_recall'])} / {a['critical_under_triaged_unreviewed']} |")
     for s in SETS:
         f, fs = now[s], first.get(s, {})
         per_first = fs.get("per_language", {})
         out += ["", f"## {s}", "", "| language | n | accuracy | critical recall | under-triaged | unreviewed "
                 "| review rate | language detected |", "|---|---|---|---|---|---|---|---|"]
         for lang, row in sorted(f["per_language"].items()):
-            was = per_first.get(lang, {})
-
-            def cell(key: str, row=row, was=was) -> str:
-                return _n(row[key]) + (f" ({_n(was[key])})" if key in was else "")
-
-            out.append(f"| {lang}{'*' if lang in UNCOVERED else ''} | {row['n']} | {cell('accuracy')} | "
-                       f"{cell('critical_recall')} | {cell('under_triage')} | {cell('critical_unreviewed')} | "
-                       f"{cell('review_rate')} | {_n(row['language_detected'])} |")
+            cells = " | ".join(_cell(row, per_first.get(lang, {}), key) for key in (
+                "accuracy", "critical_recall", "under_triage", "critical_unreviewed", "review_rate"))
+            out.append(f"| {lang}{'' if lang in rules.lexicon.languages else '*'} | {row['n']} | {cells} | "
+                       f"{_n(row['language_detected'])} |")
     return "\n".join(out) + "\n"
 
 

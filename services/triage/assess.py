@@ -42,6 +42,11 @@ def weigh_all(decisions: Sequence[TriageDecision], texts: Sequence[str],
     return [weigh(d, p, model) for d, p in zip(decisions, model.critical_probabilities(texts), strict=True)]
 
 
+def unweighed(decision: TriageDecision, failure: str) -> TriageDecision:
+    """The rules' decision when the second opinion could not weigh in: it stands, for a person to look at."""
+    return _with(decision, f"{failure}: review", review=True)
+
+
 def _with(d: TriageDecision, reason: str, review: bool = False, urgency: Urgency | None = None) -> TriageDecision:
     update: dict = {"reasons": [*d.reasons, reason]}
     if review:

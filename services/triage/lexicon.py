@@ -41,7 +41,7 @@ class Term:
     parts: tuple[str, ...]  # folded; more than one for "a .. b"
     prefix: bool  # "word*": the last part may continue into a longer word
     is_cue: bool
-    covers: bool = True  # False for a safety-net term: its language is still not covered
+    covers: bool = True  # False for a safety-net term or a marker: its language is still not covered
 
 
 class Hit(NamedTuple):  # a tuple: texts make many of these, and tuples are the cheapest to make
@@ -68,8 +68,7 @@ class Lexicon:
         other = "|".join(re.escape(f) for f in probes if not _is_latin(f[0]))
         self._filler_probe = re.compile("|".join(([f" (?:{latin})[ \n]"] if latin else [])
                                                  + ([f"(?:{other})"] if other else []))) if probes else None
-        # the languages the rules cover (a language known only by its markers is recognised, not covered)
-        self.languages = sorted({t.language for t in terms if t.covers and t.kind != MARKER})
+        self.languages = sorted({t.language for t in terms if t.covers})  # the languages the rules cover
         # Per key: the terms it completes, split by whether the match may run on into a longer word
         # ("word*"). A gap term is looked at only when its last part matches, so a frequent first part
         # ("no .. paid") costs nothing until the rest of the term turns up.
@@ -84,9 +83,8 @@ class Lexicon:
         self._automaton = ahocorasick.Automaton()
         for key in sorted(inner | set(refs)):
             bounded, open_ended = refs.get(key, ((), ()))
-            first = key[0]
-            script = LATIN if _is_latin(first) else INDIC if "\u0900" <= first <= "\u09ff" else OTHER
-            if script == LATIN and len(key) <= SHORT_KEY and first.isalnum():
+            script = script_of(key)
+            if script == LATIN and len(key) <= SHORT_KEY and key[0].isalnum():
                 value = (key, len(key), LATIN_STARTED, key in inner, tuple(bounded) + tuple(open_ended),
                          tuple(open_ended))
                 for before in WORD_STARTS:
@@ -118,7 +116,8 @@ class Lexicon:
                     terms.extend(_term(w, kind, language, is_cue=True, covers=covers) for w in words)
         if markers is not None and markers.exists():
             for language, words in (yaml.safe_load(markers.read_text(encoding="utf-8")) or {}).items():
-                terms.extend(_term(w, MARKER, language, is_cue=True) for w in words)
+                # a language known only by its markers is recognised, not covered (romanised Tamil, Amharic)
+                terms.extend(_term(w, MARKER, language, is_cue=True, covers=False) for w in words)
         found: dict[str, list[str]] = {}
         if fillers is not None and fillers.exists():
             for language, words in (yaml.safe_load(fillers.read_text(encoding="utf-8")) or {}).items():
@@ -301,6 +300,13 @@ def _term(text: str, kind: str, language: str, *, is_cue: bool, covers: bool = T
     if not all(parts):
         raise ValueError(f"empty term in {language} lexicon: {text!r}")
     return Term(raw, kind, language, parts, prefix, is_cue, covers)
+
+
+def script_of(key: str) -> int:
+    """How a key bounds its matches, from its first character: whole words (Latin), a word start (Devanagari,
+    Bengali) or anywhere (Thai, Khmer, Burmese, Arabic, …)."""
+    first = key[0]
+    return LATIN if _is_latin(first) else INDIC if "\u0900" <= first <= "\u09ff" else OTHER
 
 
 def _is_latin(ch: str) -> bool:

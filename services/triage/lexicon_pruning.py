@@ -4,7 +4,8 @@ A term is redundant when a shorter term of the same concept and language matches
 matches ("beaten with" under "beaten", "beating me" under "beat*", Thai "ตบหน้า" under "ตบ"), and the words it
 adds carry no cue: "not allowed .. doctor" is not "doctor", because a cue inside a term is part of its meaning.
 Removing such a term changes no urgency, category or review flag, only the evidence span (the shorter term's),
-which `grievance eval` on every set then confirms. A maintainer's step: `grievance triage-lexicon prune`.
+which `grievance eval` on every set then confirms. A maintainer's step:
+`grievance triage-lexicon redundant [--remove]`.
 """
 
 from __future__ import annotations
@@ -15,9 +16,7 @@ from pathlib import Path
 
 import yaml
 
-from services.triage.lexicon import CUE_KINDS, GAP, Term, _is_latin, _term
-
-_WORD_CHAR = re.compile(r"\w")
+from services.triage.lexicon import CUE_KINDS, GAP, INDIC, LATIN, Term, _term, script_of
 
 
 @dataclass(frozen=True)
@@ -28,26 +27,20 @@ class Redundant:
     covered_by: str
 
 
-def _script(text: str) -> str:
-    first = text[0]
-    return "latin" if _is_latin(first) else "indic" if "\u0900" <= first <= "\u09ff" else "other"
-
-
 def _inside(short: str, short_prefix: bool, long: str, long_prefix: bool) -> bool:
     """Whether every match of `long` contains a match of `short` (both folded single parts)."""
-    script = _script(long)
+    script = script_of(long)
     for m in re.finditer(re.escape(short), long):
         start, end = m.start(), m.end()
-        starts_word = start == 0 or not _WORD_CHAR.match(long[start - 1])
-        if script == "other":
+        if script not in (LATIN, INDIC):
             return True
-        if not starts_word:
+        if start and long[start - 1].isalnum():  # the matcher's own word test
             continue
-        if script == "indic" or short_prefix:
+        if script == INDIC or short_prefix:
             return True
         # a whole-word short term must end where a word ends, also when `long` runs on ("hit*" ⊄ "hit")
         if end < len(long):
-            if not _WORD_CHAR.match(long[end]):
+            if not long[end].isalnum():
                 return True
         elif not long_prefix:
             return True
@@ -60,15 +53,9 @@ def _shorter(short: Term, long: Term) -> bool:
     return len(a) < len(b) or (a == b and short.prefix and not long.prefix)
 
 
-def _cue_words(data_dirs: list[Path]) -> list[str]:
-    cues: set[str] = set()
-    for where in data_dirs:
-        for path in sorted(where.glob("*.yaml")):
-            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-            for kind, words in (data.get("cues") or {}).items():
-                if kind in CUE_KINDS:
-                    cues.update(p for w in words for p in _term(w, kind, "", is_cue=True).parts)
-    return sorted(cues)
+def _cue_words(files: dict[Path, dict]) -> list[str]:
+    return sorted({p for data in files.values() for kind, words in (data.get("cues") or {}).items()
+                   if kind in CUE_KINDS for w in words for p in _term(w, kind, "", is_cue=True).parts})
 
 
 def _carries_cue(long: str, short: str, cues: list[str]) -> bool:
@@ -76,10 +63,10 @@ def _carries_cue(long: str, short: str, cues: list[str]) -> bool:
     rest = " ".join(long.split(short, 1))
     for cue in cues:
         for m in re.finditer(re.escape(cue), rest):
-            if _script(cue) != "latin":
+            if script_of(cue) != LATIN:
                 return True
-            before = m.start() == 0 or not _WORD_CHAR.match(rest[m.start() - 1])
-            after = m.end() == len(rest) or not _WORD_CHAR.match(rest[m.end()])
+            before = m.start() == 0 or not rest[m.start() - 1].isalnum()
+            after = m.end() == len(rest) or not rest[m.end()].isalnum()
             if before and after:
                 return True
     return False
@@ -87,31 +74,35 @@ def _carries_cue(long: str, short: str, cues: list[str]) -> bool:
 
 def redundant_terms(*directories: Path) -> list[Redundant]:
     """Every redundant term in the lexicon files of these directories, with the term that covers it."""
-    dirs = [d for d in directories if d.exists()]
-    cues = _cue_words(dirs)
-    found: list[Redundant] = []
-    for where in dirs:
-        for path in sorted(where.glob("*.yaml")):
-            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-            for concept, words in (data.get("terms") or {}).items():
-                terms = [_term(w, concept, data["language"], is_cue=False) for w in words]
-                singles = [t for t in terms if len(t.parts) == 1]
-                seen: set[tuple[str, bool]] = set()
-                for t in terms:
-                    key = (GAP.join(t.parts), t.prefix)
-                    if key in seen:
-                        found.append(Redundant(path, concept, t.text, t.text))
-                        continue
-                    seen.add(key)
-                    if len(t.parts) != 1:
-                        continue
-                    long = t.parts[0]
-                    cover = next((s for s in singles if s is not t and _shorter(s, t)
-                                  and _inside(s.parts[0], s.prefix, long, t.prefix)
-                                  and not _carries_cue(long, s.parts[0], cues)), None)
-                    if cover is not None:
-                        found.append(Redundant(path, concept, t.text, cover.text))
-    return found
+    files = {path: yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+             for where in directories if where.exists() for path in sorted(where.glob("*.yaml"))}
+    cues = _cue_words(files)
+    return [Redundant(path, concept, term, cover)
+            for path, data in files.items() for concept, words in (data.get("terms") or {}).items()
+            for term, cover in _covered([_term(w, concept, data["language"], is_cue=False) for w in words], cues)]
+
+
+def _covered(terms: list[Term], cues: list[str]) -> list[tuple[str, str]]:
+    """(term, the term that covers it) for each redundant term of one concept: a repeat, or a single-part term
+    a shorter one finds wherever it matches."""
+    singles = [t for t in terms if len(t.parts) == 1]
+    seen: set[tuple[str, bool]] = set()
+    out: list[tuple[str, str]] = []
+    for t in terms:
+        key = (GAP.join(t.parts), t.prefix)
+        if key in seen:
+            out.append((t.text, t.text))
+            continue
+        seen.add(key)
+        if len(t.parts) != 1:
+            continue
+        long = t.parts[0]
+        cover = next((s for s in singles if s is not t and _shorter(s, t)
+                      and _inside(s.parts[0], s.prefix, long, t.prefix)
+                      and not _carries_cue(long, s.parts[0], cues)), None)
+        if cover is not None:
+            out.append((t.text, cover.text))
+    return out
 
 
 def remove(redundant: list[Redundant]) -> int:

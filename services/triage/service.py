@@ -33,7 +33,7 @@ from services.common.runtime import ConsumerSpec, Service
 from services.common.settings import Settings
 from services.common.shield import conflict, disclosure_for
 from services.triage import admin
-from services.triage.assess import weigh
+from services.triage.assess import unweighed, weigh
 from services.triage.classify import Classifier, Ruleset
 from services.triage.routing import CaseFacts, Route, RoutingPolicy, route
 from services.triage.second_opinion import SecondOpinion
@@ -98,8 +98,7 @@ def triage(case: GrievanceReceived, config: TriageConfig, now: datetime,
             if not is_record_fault(exc):
                 raise
             failures.append(f"second opinion failed ({type(exc).__name__}: {safe_text(exc, 200)})")
-            decision = decision.model_copy(update={"needs_review": True,
-                                                   "reasons": [*decision.reasons, failures[-1] + ": review"]})
+            decision = unweighed(decision, failures[-1])
     directory = config.directory()
     try:
         chosen: Route = route(facts_of(case, decision, now), directory, config.routing)

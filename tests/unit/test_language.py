@@ -2,6 +2,7 @@
 
 import pytest
 
+from schemas.models import Urgency
 from services.common.settings import REPO_ROOT
 from services.triage.classify import Classifier, Ruleset
 
@@ -37,5 +38,5 @@ def test_romanised_tamil_and_amharic_are_recognised_and_stay_uncovered(text, lan
     """Their markers name the language; no lexicon covers it, so the case is reviewed and at least high."""
     d = CLASSIFIER.classify(text)
     assert d.language == language
-    assert d.needs_review and d.urgency.rank >= d.urgency.__class__.high.rank
+    assert d.needs_review and d.urgency.rank >= Urgency.high.rank
     assert language not in CLASSIFIER.rules.lexicon.languages
