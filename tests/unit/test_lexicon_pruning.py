@@ -53,3 +53,17 @@ def test_removing_keeps_comments_and_every_other_term(tmp_path: Path):
     assert data["terms"]["confinement"] == ["ขัง", "locked"]
     assert data["terms"]["medical_emergency"] == ["took him", "no one took him", "bleeding", "not .. bleeding"]
     assert redundant_terms(tmp_path) == []
+
+
+def test_terms_with_regex_signs_quotes_and_other_scripts_are_removed_exactly(tmp_path: Path):
+    """A maintainer's term may hold regex signs ("(+", "?"), a quote or a zero-width joiner: each is matched as
+    text, never as a pattern, and only the redundant item goes."""
+    (tmp_path / "xx.yaml").write_text(
+        'language: en\nterms:\n'
+        '  threat: ["c++ (night)?", "c++ (night)? shift", "it\'s", "it\'s over", "a.b", "axb c"]\n'
+        "  distress: ['کمک', 'کمک\u200dکن']\n", encoding="utf-8")
+    found = {r.term: r.covered_by for r in redundant_terms(tmp_path)}
+    assert found == {"c++ (night)? shift": "c++ (night)?", "it's over": "it's", "کمک\u200dکن": "کمک"}
+    assert remove(redundant_terms(tmp_path)) == 3
+    data = yaml.safe_load((tmp_path / "xx.yaml").read_text(encoding="utf-8"))
+    assert data["terms"] == {"threat": ["c++ (night)?", "it's", "a.b", "axb c"], "distress": ["کمک"]}
