@@ -15,6 +15,7 @@ from services.common.settings import REPO_ROOT
 from services.triage.assess import weigh_all
 from services.triage.classify import Classifier, Ruleset
 from services.triage.second_opinion import SecondOpinion
+from services.triage.text import FOLD, fold
 
 TRIAGE = REPO_ROOT / "config" / "triage"
 CLASSIFIER = Classifier(Ruleset.load(TRIAGE))
@@ -48,3 +49,11 @@ def test_hostile_texts_get_a_decision():
 @given(st.lists(ANY_TEXT, min_size=1, max_size=8))
 def test_any_text_the_contract_admits_gets_a_decision(texts):
     check(texts)
+
+
+def test_folding_maps_every_code_point_as_its_table_says():
+    """The fast fold (a string indexed by code point) is the fold table for every code point, astral and
+    unassigned ones included, lone surrogates too: one character to one, offsets never shift."""
+    every = "".join(map(chr, range(0x110000))) + "É"  # É: a foldable letter, so the table path is taken
+    folded = fold(every)
+    assert len(folded) == len(every) and folded == every.translate(FOLD)
