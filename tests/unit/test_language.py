@@ -34,9 +34,9 @@ def test_a_partner_supplied_language_wins():
     ("4 maasam sambalam illa, romba kashtama irukku, naan enna panradhu", "ta"),
     ("Demozie 5 wer alkefelugnim. Madam bukra bicha tilalech, betam dekmognal", "am"),
 ])
-def test_romanised_tamil_and_amharic_are_recognised_and_stay_uncovered(text, language):
-    """Their markers name the language; no lexicon covers it, so the case is reviewed and at least high."""
+def test_romanised_tamil_and_amharic_are_recognised_and_read(text, language):
+    """Their markers name the language, now a covered one: four months without pay is read as withheld wages
+    (not reviewed as an unread language)."""
     d = CLASSIFIER.classify(text)
-    assert d.language == language
-    assert d.needs_review and d.urgency.rank >= Urgency.high.rank
-    assert language not in CLASSIFIER.rules.lexicon.languages
+    assert d.language == language and language in CLASSIFIER.rules.lexicon.languages
+    assert d.urgency == Urgency.high and "wage_theft" in d.categories

@@ -50,12 +50,13 @@ def test_the_gate_fails_when_the_rules_lose_their_words(tmp_path: Path):
 # second opinion never learns from them). Each threshold is a measured figure, rounded down: the gate catches a
 # change that loses ground on unseen messages, and is tightened as the figures improve. triage_sealed5 was first
 # scored with the ruleset and model from before round 5 (triage-2026.12.1, so-487f79f77f52: 1 unreviewed, recall
-# 0.849, accuracy 0.755, model alone 0.824); these are its figures after round 5 (triage-2026.12.2, so-7fddaca98a51).
+# 0.849, accuracy 0.755, model alone 0.824); after round 5 (triage-2026.12.2, so-7fddaca98a51) 0.942 / 0.804; these are
+# its figures after round 6 (triage-2026.12.3: pt, am, ta, ur covered; so-525e0b899222): recall 0.988, accuracy 0.853.
 UNSEEN_GATES = {
     # set: (max critical under-triaged without review, min critical recall, min urgency accuracy,
     #       min accuracy of the second opinion alone, critical or not)
-    "triage_sealed5": (0, 0.94, 0.80, 0.90),
-    "triage_sealed2": (0, 0.97, 0.80, 0.90),
+    "triage_sealed5": (0, 0.98, 0.85, 0.92),
+    "triage_sealed2": (0, 0.97, 0.81, 0.89),
 }
 
 
