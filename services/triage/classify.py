@@ -83,6 +83,7 @@ class Ruleset:
     minor_with_harm: Urgency
     lexicon: Lexicon
     zawgyi: ZawgyiTable | None = None  # Zawgyi-encoded Burmese → Unicode (zawgyi.yaml)
+    jest_sets_aside: frozenset[str] = frozenset()  # concepts a laugh in their sentence sets aside (hyperbole)
 
     @classmethod
     def load(cls, directory: Path) -> Ruleset:
@@ -112,6 +113,7 @@ class Ruleset:
                                  fillers=directory / FILLERS_FILE, safety_net=directory / SAFETY_NET_DIR),
             zawgyi=ZawgyiTable.from_data(yaml.safe_load((directory / ZAWGYI_FILE).read_text(encoding="utf-8")))
             if (directory / ZAWGYI_FILE).exists() else None,
+            jest_sets_aside=_known(frozenset(policy["scope"].get("jest_sets_aside", ())), concepts, "jest_sets_aside"),
         )
 
     @cached_property
@@ -124,7 +126,14 @@ def _windows(scope: dict) -> dict[str, int]:
     negation = int(scope["cue_window_chars"])
     framing = int(scope.get("framing_window_chars", negation))
     return {"negation": negation, "hypothetical": framing, "reported": framing,
-            "negation_after": int(scope.get("after_window_chars", 12))}
+            "negation_after": int(scope.get("after_window_chars", 12)),
+            "jest": int(scope.get("jest_window_chars", 80))}
+
+
+def _known(names: frozenset[str], concepts: dict[str, Concept], where: str) -> frozenset[str]:
+    if unknown := names - set(concepts):
+        raise ValueError(f"scope.{where} names unknown concepts {sorted(unknown)}")
+    return names
 
 
 
@@ -211,7 +220,8 @@ class Classifier:
                 reasons.append(f"language not covered by the rules: human review, at least {urgency.value}")
         if any(rules.concepts[h.term.kind].urgency == Urgency.critical for h, _ in set_aside):
             needs_review = True
-            reasons.append("a critical signal was set aside as negated, hypothetical or reported: review")
+            reasons.append("a critical signal was set aside as negated, hypothetical, reported or said laughing: "
+                           "review")
         if urgency_hint is not None and urgency_hint.rank > urgency.rank:
             reasons.append(f"partner's urgency hint raises {urgency.value} → {urgency_hint.value}")
             urgency = urgency_hint
@@ -242,7 +252,9 @@ class Classifier:
           maids are locked in": the framing covers the clause);
         - negation_after: a cue right after the term, same clause (Bengali "মারে না", Khmer "… ទេ");
         - resolved: a cue anywhere in the same clause ("I got my passport back"), for high and medium
-          terms: a danger the writer mentions is never set aside as settled."""
+          terms: a danger the writer mentions is never set aside as settled;
+        - jest: a laugh before or after the term, within its window, same sentence, for the concepts hyperbole
+          uses ("he'll kill me if I'm late haha"): the sentence's punctuation bounds it, not "and" or a comma."""
         # A cue inside a concept term is part of its meaning ("not paid"), not a cue.
         scoping = [c for c in cues if c.term.kind not in ("boundary", MARKER)
                    and not any(h.start <= c.start and c.end <= h.end for h in concepts)]
@@ -252,12 +264,15 @@ class Classifier:
                              + [c.start for c in cues if c.term.kind == "boundary"])
         commas = [m.start() for m in _COMMA.finditer(folded)] if "," in folded or not folded.isascii() else []
         negation_ends = sorted(clause_ends + commas) if commas else clause_ends
+        sentence_ends = [m.start() for m in _CLAUSE_END.finditer(folded)] \
+            if any(c.term.kind == "jest" for c in scoping) else []
+        jesting = self.rules.jest_sets_aside
         counted, set_aside = [], []
         for h in concepts:
             # Only a grievance can be settled: a danger is never set aside as resolved, nor are thanks.
             settles = self.rules.concepts[h.term.kind].urgency in (Urgency.high, Urgency.medium)
-            cue = next((c for c in scoping
-                        if _applies(c, h, self.rules.windows, settles, clause_ends, negation_ends)), None)
+            ends = (clause_ends, negation_ends, sentence_ends if h.term.kind in jesting else None)
+            cue = next((c for c in scoping if _applies(c, h, self.rules.windows, settles, *ends)), None)
             if cue is None:
                 counted.append(h)
                 continue
@@ -269,8 +284,13 @@ class Classifier:
 
 
 def _applies(cue: Hit, h: Hit, windows: dict[str, int], settles: bool, clause_ends: list[int],
-             negation_ends: list[int]) -> bool:
+             negation_ends: list[int], sentence_ends: list[int] | None) -> bool:
     kind = cue.term.kind
+    if kind == "jest":  # sentence_ends is None for a concept a laugh does not set aside
+        if sentence_ends is None:
+            return False
+        lo, hi = min(cue.end, h.end), max(cue.start, h.start)
+        return hi - lo <= windows[kind] and not _crosses(sentence_ends, lo, hi)
     if kind == "negation_after":
         return (cue.start >= h.end - 1 and cue.start - h.end <= windows[kind]
                 and not _crosses(negation_ends, h.end, cue.start))

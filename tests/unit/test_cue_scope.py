@@ -12,11 +12,12 @@ from services.triage.language import Detected
 
 TOY = {
     "language": "en",
-    "terms": {"physical_violence": ["hits me", "beat*"], "wage_withholding": ["salary .. late"],
-              "document_retention": ["holds my passport"], "feedback": ["thank you"],
-              "unpaid_overtime": ["overtime salary is late"]},
+    "terms": {"physical_violence": ["hits me", "beat*"], "threat_to_life": ["kill me"],
+              "wage_withholding": ["salary .. late"], "document_retention": ["holds my passport"],
+              "feedback": ["thank you"], "unpaid_overtime": ["overtime salary is late"]},
     "cues": {"negation": ["never", "no one"], "negation_after": ["no more"], "hypothetical": ["can he"],
-             "reported": ["i read"], "resolved": ["gave it back", "is paid now"], "boundary": ["but"]},
+             "reported": ["i read"], "resolved": ["gave it back", "is paid now"], "jest": ["haha*", "😂"],
+             "boundary": ["but"]},
 }
 
 
@@ -88,3 +89,17 @@ def test_a_prefix_terms_evidence_is_the_whole_word(classify):
 def test_a_term_inside_a_longer_term_of_another_concept_gives_way(classify):
     d = classify("My overtime salary is late again.")
     assert d.urgency == Urgency.medium and [e.concept for e in d.evidence] == ["unpaid_overtime"]
+
+
+def test_a_laugh_sets_aside_hyperbole_in_its_sentence_and_a_person_still_reads_it(classify):
+    d = classify("My boss will kill me if I am late again hahaha 😂 he is like that")
+    assert d.urgency != Urgency.critical and d.needs_review and not d.evidence
+    assert any("not counted: jest" in r for r in d.reasons)
+    assert classify("😂 ok, kill me if you want").urgency != Urgency.critical  # before the term too
+
+
+def test_a_laugh_never_sets_aside_violence_nor_reaches_past_its_sentence(classify):
+    assert classify("haha he hits me every night").urgency == Urgency.critical
+    assert classify("Funny video haha. Now he says he will kill me.").urgency == Urgency.critical
+    far = "He said he will kill me" + ", and" * 20 + " haha"
+    assert classify(far).urgency == Urgency.critical  # beyond the jest window
