@@ -127,7 +127,7 @@ def _windows(scope: dict) -> dict[str, int]:
     framing = int(scope.get("framing_window_chars", negation))
     return {"negation": negation, "hypothetical": framing, "reported": framing,
             "negation_after": int(scope.get("after_window_chars", 12)),
-            "jest": int(scope.get("jest_window_chars", 80))}
+            "jest": int(scope.get("jest_window_chars", 80)), "over": int(scope.get("over_window_chars", 100))}
 
 
 def _known(names: frozenset[str], concepts: dict[str, Concept], where: str) -> frozenset[str]:
@@ -251,10 +251,12 @@ class Classifier:
         - hypothetical, reported: the same, within the longer framing window ("I read that in Kuwait many
           maids are locked in": the framing covers the clause);
         - negation_after: a cue right after the term, same clause (Bengali "মারে না", Khmer "… ទេ");
-        - resolved: a cue anywhere in the same clause ("I got my passport back"), for high and medium
-          terms: a danger the writer mentions is never set aside as settled;
+        - resolved: a cue anywhere in the same clause ("I got my passport back", "the case of my niece who
+          was locked in is closed");
         - jest: a laugh before or after the term, within its window, same sentence, for the concepts hyperbole
-          uses ("he'll kill me if I'm late haha"): the sentence's punctuation bounds it, not "and" or a comma."""
+          uses ("he'll kill me if I'm late haha"): the sentence's punctuation bounds it, not "and" or a comma;
+        - over: a past matter said to be over ("that is over now", "he stopped"), after the term in its
+          sentence or before it in its clause."""
         # A cue inside a concept term is part of its meaning ("not paid"), not a cue.
         scoping = [c for c in cues if c.term.kind not in ("boundary", MARKER)
                    and not any(h.start <= c.start and c.end <= h.end for h in concepts)]
@@ -265,14 +267,16 @@ class Classifier:
         commas = [m.start() for m in _COMMA.finditer(folded)] if "," in folded or not folded.isascii() else []
         negation_ends = sorted(clause_ends + commas) if commas else clause_ends
         sentence_ends = [m.start() for m in _CLAUSE_END.finditer(folded)] \
-            if any(c.term.kind == "jest" for c in scoping) else []
+            if any(c.term.kind in ("jest", "over") for c in scoping) else []
         jesting = self.rules.jest_sets_aside
         counted, set_aside = [], []
         for h in concepts:
-            # Only a grievance can be settled: a danger is never set aside as resolved, nor are thanks.
-            settles = self.rules.concepts[h.term.kind].urgency in (Urgency.high, Urgency.medium)
-            ends = (clause_ends, negation_ends, sentence_ends if h.term.kind in jesting else None)
-            cue = next((c for c in scoping if _applies(c, h, self.rules.windows, settles, *ends)), None)
+            # A settled matter is feedback, a past danger too ("my sister who was locked in is home now"): a
+            # critical term so set aside still has a person read the text. Thanks are never set aside.
+            settles = self.rules.concepts[h.term.kind].urgency != Urgency.low
+            ends = (clause_ends, negation_ends, sentence_ends)
+            cue = next((c for c in scoping
+                        if _applies(c, h, self.rules.windows, settles, h.term.kind in jesting, *ends)), None)
             if cue is None:
                 counted.append(h)
                 continue
@@ -283,14 +287,18 @@ class Classifier:
         return counted, set_aside
 
 
-def _applies(cue: Hit, h: Hit, windows: dict[str, int], settles: bool, clause_ends: list[int],
-             negation_ends: list[int], sentence_ends: list[int] | None) -> bool:
+def _applies(cue: Hit, h: Hit, windows: dict[str, int], settles: bool, jests: bool, clause_ends: list[int],
+             negation_ends: list[int], sentence_ends: list[int]) -> bool:
     kind = cue.term.kind
-    if kind == "jest":  # sentence_ends is None for a concept a laugh does not set aside
-        if sentence_ends is None:
-            return False
+    if kind == "jest":
         lo, hi = min(cue.end, h.end), max(cue.start, h.start)
-        return hi - lo <= windows[kind] and not _crosses(sentence_ends, lo, hi)
+        return jests and hi - lo <= windows[kind] and not _crosses(sentence_ends, lo, hi)
+    if kind == "over":  # back across "but" within the sentence ("he hit me once, but that is over"); forward
+        if not settles:  # only within the clause ("the beating is over", not "that stopped, now he locks me in")
+            return False
+        if cue.start >= h.end:
+            return cue.start - h.end <= windows[kind] and not _crosses(sentence_ends, h.end, cue.start)
+        return cue.end <= h.start and h.start - cue.end <= windows[kind] and not _crosses(clause_ends, cue.end, h.start)
     if kind == "negation_after":
         return (cue.start >= h.end - 1 and cue.start - h.end <= windows[kind]
                 and not _crosses(negation_ends, h.end, cue.start))

@@ -28,7 +28,7 @@ SAFETY_NET_DIR = "safety_net"
 LATIN, INDIC, OTHER, LATIN_STARTED, MISSPELT = 0, 1, 2, 3, 4  # how a key bounds its matches (see Lexicon)
 SHORT_KEY = 3
 WORD_STARTS = (" ", "\n", "\t", "(", '"', "'", "/", "-", "*", "¿", "¡", "[", "«")
-CUE_KINDS = ("negation", "negation_after", "hypothetical", "reported", "resolved", "jest", "boundary")
+CUE_KINDS = ("negation", "negation_after", "hypothetical", "reported", "resolved", "jest", "over", "boundary")
 GAP = " .. "
 GAP_CHARS = 30
 

@@ -17,6 +17,7 @@ TOY = {
               "feedback": ["thank you"], "unpaid_overtime": ["overtime salary is late"]},
     "cues": {"negation": ["never", "no one"], "negation_after": ["no more"], "hypothetical": ["can he"],
              "reported": ["i read"], "resolved": ["gave it back", "is paid now"], "jest": ["haha*", "😂"],
+             "over": ["that is over"],
              "boundary": ["but"]},
 }
 
@@ -75,9 +76,14 @@ def test_reported_speech_frames_its_whole_clause(classify):
     assert classify("I read that in many houses. He holds my passport").evidence
 
 
-def test_a_resolved_cue_never_sets_aside_a_critical_term(classify):
+def test_a_resolved_cue_does_not_reach_a_danger_in_another_clause(classify):
     d = classify("The agent gave it back but he beat me yesterday.")
     assert d.urgency == Urgency.critical
+
+
+def test_a_settled_danger_in_the_resolved_clause_is_set_aside_and_still_reviewed(classify):
+    d = classify("Thank you, the man who beat me is paid now and gone.")
+    assert d.urgency == Urgency.low and d.needs_review and not any(e.concept == "physical_violence" for e in d.evidence)
 
 
 def test_a_prefix_terms_evidence_is_the_whole_word(classify):
@@ -103,3 +109,14 @@ def test_a_laugh_never_sets_aside_violence_nor_reaches_past_its_sentence(classif
     assert classify("Funny video haha. Now he says he will kill me.").urgency == Urgency.critical
     far = "He said he will kill me" + ", and" * 20 + " haha"
     assert classify(far).urgency == Urgency.critical  # beyond the jest window
+
+
+def test_a_past_matter_said_to_be_over_is_set_aside_back_across_but_and_still_reviewed(classify):
+    d = classify("He hits me when I came, but that is over now. He holds my passport.")
+    assert d.urgency == Urgency.high and d.needs_review
+    assert [e.concept for e in d.evidence] == ["document_retention"]
+
+
+def test_over_reaches_forward_only_in_its_clause_and_never_past_its_sentence(classify):
+    assert classify("That is over, but now he hits me.").urgency == Urgency.critical
+    assert classify("He hits me. That is over for the others.").urgency == Urgency.critical
