@@ -29,6 +29,8 @@ SETS = {
     "triage_sealed4": "sealed until its first score; opened for round 5; trains the model",
     "triage_dev5": "development set of round 5, never sealed; trains the model",
     "triage_dev6": "development set of round 6 (pt, am, ta, ur 30 each), scored first, then read; trains the model",
+    "triage_dev7": "development set of round 7 (14 languages, 45% hard negatives), scored first, then read; trains "
+                   "the model",
     "triage_sealed2": "**sealed**: never trained on; CI gate; never read but for its 8 Vietnamese texts, shown once "
                       "by mistake to a round-5 lexicon author (no term was taken from them)",
     "triage_sealed5": "**sealed**: never trained on; CI gate; never read but for the first 80 characters of one "
