@@ -181,9 +181,11 @@ class Classifier:
         if zawgyi:
             reasons.append("typed in the Zawgyi encoding: read as Unicode")
 
+        # The longest reading first: a term inside a longer one carries nothing, whether the longer one counts
+        # or is set aside ("هيموتني 😅", he'll kill me, laughing, is not the "يموت", dying, inside it).
+        if len(concept_hits) > 1:
+            concept_hits = _outermost(concept_hits)
         counted, set_aside = self._scope(folded, concept_hits, cues, reasons)
-        if len(counted) > 1:
-            counted = _outermost(counted)
         active = {h.term.kind for h in counted}
         # A question about something the writer did not say happened to them is a request for information.
         hypothetical = any(kind == "hypothetical" or (kind == "reported" and _QUESTION.search(text))
