@@ -31,6 +31,8 @@ SETS = {
     "triage_dev6": "development set of round 6 (pt, am, ta, ur 30 each), scored first, then read; trains the model",
     "triage_dev7": "development set of round 7 (14 languages, 45% hard negatives), scored first, then read; trains "
                    "the model",
+    "triage_dev8": "development set of round 8 (20 languages, requests for information that name grave topics), "
+                   "scored first, then read; trains the model",
     "triage_sealed2": "**sealed**: never trained on; CI gate; never read but for its 8 Vietnamese texts, shown once "
                       "by mistake to a round-5 lexicon author (no term was taken from them)",
     "triage_sealed5": "**sealed**: never trained on; CI gate; never read but for the first 80 characters of one "

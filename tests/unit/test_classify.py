@@ -56,3 +56,21 @@ def test_combination_of_signals_escalates():
     d = classify("The agent keeps my passport, I owe him a loan and I am not paid.")
     assert d.urgency == Urgency.critical
     assert any("combination" in r for r in d.reasons)
+
+
+def test_a_term_inside_a_longer_term_that_is_set_aside_goes_with_it():
+    """Egyptian "هيموتني" (he'll kill me) said laughing holds "يموت" (dying): the laugh sets aside the threat,
+    and the medical emergency inside it is no reading of its own."""
+    laughing = classify("المشرف هيموتني لو اتأخرت دقيقة 😅 بس دي مش المشكلة. عايز أعرف حقوقي")
+    assert laughing.urgency != Urgency.critical and laughing.needs_review
+    assert not any(e.concept == "medical_emergency" for e in laughing.evidence)
+    assert classify("المشرف هيموتني لو اتأخرت").urgency == Urgency.critical  # without the laugh it is a threat
+
+
+def test_requests_for_information_that_name_a_grave_topic_are_low_and_a_real_case_is_not():
+    leaflet = classify("People ask us what to do if a housemaid is kept inside a house. Is there a number they can "
+                       "call? We are updating our leaflet.")
+    assert leaflet.urgency == Urgency.low and leaflet.needs_review  # a critical word set aside: a person looks
+    assert classify("How much does it cost to send money home from Kuwait?").urgency == Urgency.low
+    assert classify("Madam keeps me inside the house, I am not allowed out.").urgency == Urgency.critical
+    assert classify("The room feels like a prison, 8 of us in one room").urgency == Urgency.medium
