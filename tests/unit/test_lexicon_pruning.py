@@ -67,3 +67,13 @@ def test_terms_with_regex_signs_quotes_and_other_scripts_are_removed_exactly(tmp
     assert remove(redundant_terms(tmp_path)) == 3
     data = yaml.safe_load((tmp_path / "xx.yaml").read_text(encoding="utf-8"))
     assert data["terms"] == {"threat": ["c++ (night)?", "it's", "a.b", "axb c"], "distress": ["کمک"]}
+
+
+def test_a_term_that_holds_another_concepts_term_is_kept(tmp_path: Path):
+    """Thai "เขาหักเงิน" (he deducts money) is under "หักเงิน" of its concept, but it also holds "ขาหัก" (a broken
+    leg): a term inside a longer one carries nothing, so removing the longer term would read a broken leg."""
+    (tmp_path / "th.yaml").write_text('language: th\nterms:\n  deductions: ["เขาหักเงิน", "หักเงิน", "หักเงินเดือน"]\n'
+                                      '  medical_emergency: ["ขาหัก"]\n', encoding="utf-8")
+    r = {x.term: x.covered_by for x in redundant_terms(tmp_path)}
+    assert "เขาหักเงิน" not in r
+    assert r["หักเงินเดือน"] == "หักเงิน"  # holds no other concept's term: still redundant
