@@ -17,7 +17,7 @@ from typing import NamedTuple
 import yaml
 from ahocorasick_rs import AhoCorasick, MatchKind
 
-from services.triage.text import fold, strip_invisible
+from services.triage.text import fold, prepare
 
 MARKER = "marker"  # a word that tells which language a text is in (language_markers.yaml), nothing else
 MARKERS_FILE = "language_markers.yaml"
@@ -63,7 +63,7 @@ class Lexicon:
         # A filler can only split a phrase with a word on each side: " po " (or " po" at a line's end). One
         # search without word-boundary tests, so a text with none costs almost nothing.
         probes = sorted({f for words in (fillers or {}).values() for w in words
-                         if (f := fold(strip_invisible(str(w).strip())))}, key=len, reverse=True)
+                         if (f := as_read(w))}, key=len, reverse=True)
         latin = "|".join(re.escape(f) for f in probes if _is_latin(f[0]))
         other = "|".join(re.escape(f) for f in probes if not _is_latin(f[0]))
         self._filler_probe = re.compile("|".join(([f" (?:{latin})[ \n]"] if latin else [])
@@ -288,7 +288,7 @@ def _gap_starts(parts: tuple[str, ...], seen: dict[str, list[tuple[int, int]]], 
 
 def _filler_pattern(words: list[str]) -> re.Pattern[str] | None:
     """Fillers with the spaces after them; Latin-script ones as whole words only."""
-    folded = sorted({fold(strip_invisible(str(w).strip())) for w in words} - {""}, key=len, reverse=True)
+    folded = sorted({as_read(w) for w in words} - {""}, key=len, reverse=True)
     if not folded:
         return None
     latin = [re.escape(w) for w in folded if _is_latin(w[0])]
@@ -298,10 +298,16 @@ def _filler_pattern(words: list[str]) -> re.Pattern[str] | None:
     return re.compile(rf"(?:{'|'.join(alternatives)})\s*")
 
 
+def as_read(word: object) -> str:
+    """A lexicon word read as a text is read (text.prepare: NFC, no invisible characters, letter runs cut to two,
+    then folded), so one written "kkk*", with decomposed accents or a pasted zero-width space still matches."""
+    return fold(prepare(str(word)).text.strip())
+
+
 def _term(text: str, kind: str, language: str, *, is_cue: bool, covers: bool = True) -> Term:
     raw = str(text).strip()
     prefix = raw.endswith("*")
-    parts = tuple(fold(strip_invisible(p).strip()) for p in raw.rstrip("*").split(GAP))
+    parts = tuple(as_read(p) for p in raw.rstrip("*").split(GAP))
     if not all(parts):
         raise ValueError(f"empty term in {language} lexicon: {text!r}")
     return Term(raw, kind, language, parts, prefix, is_cue, covers)

@@ -129,7 +129,6 @@ def _invisible_class(*, astral: bool | None = None) -> str:
 
 
 _INVISIBLE_CHARS = _invisible_class()
-_INVISIBLE = re.compile(f"[{_INVISIBLE_CHARS}]")
 # The same, looked for in two steps: a class within the Basic Multilingual Plane is a bitmap (fast); the few
 # astral ones are looked for only in a text with an astral character (an emoji, mostly).
 _INVISIBLE_BMP = re.compile(f"[{_invisible_class(astral=False)}]")
@@ -145,12 +144,7 @@ def _has_invisible(text: str) -> bool:
 # times) is the cheap first look, most texts having neither.
 _SQUEEZE = re.compile(f"[{_INVISIBLE_CHARS}]+|([^\\W\\d_])\\1\\1+")
 _TRIPLE = re.compile(r"(.)\1\1")
-_ASCII_CONTROL = re.compile(r"[\x00-\x08\x0e-\x1b\x7f]")  # the ASCII part of _INVISIBLE
-
-
-def strip_invisible(text: str) -> str:
-    """`text` without format and control characters (lexicon terms are read the same way as texts)."""
-    return _INVISIBLE.sub("", text)
+_ASCII_CONTROL = re.compile(r"[\x00-\x08\x0e-\x1b\x7f]")  # the ASCII part of _INVISIBLE_CHARS
 
 
 def prepare(given: str) -> Prepared:

@@ -130,3 +130,22 @@ def test_a_one_letter_misspelling_of_a_long_word_is_read_as_the_word(text, categ
 def test_a_misspelling_that_is_another_word_is_not_read(text):
     # "sacked" is one letter from "smacked", "hanger" one vowel from "hunger": both words of their own
     assert not {"violence_abuse", "living_conditions"} & set(CLASSIFIER.classify(text).categories)
+
+
+def test_every_shipped_term_finds_a_text_that_says_it():
+    """A term is read as a text is (NFC, no invisible characters, letter runs cut to two): one written with a run
+    of three ("kkk*", "ههه"), decomposed accents or a pasted zero-width space would otherwise never match anything,
+    silently. Each term's words, typed as a message, must find that term."""
+    lex = CLASSIFIER.rules.lexicon
+    dead = []
+    for term in lex.terms:
+        text, _, _, emphatic = prepare(" ".join(term.parts))
+        if not any(h.term is term for h in lex.find(text.lower(), emphatic)):
+            dead.append((term.language, term.kind, term.text))
+    assert not dead, dead
+
+
+@pytest.mark.parametrize("written, typed", [("kkk*", "kkkkk"), ("giu\u0301p*", "giup"), ("pa\u200bsport", "pasport"),
+                                            ("ههه", "هههههه")])
+def test_a_term_written_oddly_is_read_as_a_text_is(written, typed):
+    assert found(lexicon((written, "en")), f"x {typed} y") == [typed]
