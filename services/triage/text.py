@@ -129,6 +129,7 @@ def _invisible_class(*, astral: bool | None = None) -> str:
 
 
 _INVISIBLE_CHARS = _invisible_class()
+_INVISIBLE = re.compile(f"[{_INVISIBLE_CHARS}]")
 # The same, looked for in two steps: a class within the Basic Multilingual Plane is a bitmap (fast); the few
 # astral ones are looked for only in a text with an astral character (an emoji, mostly).
 _INVISIBLE_BMP = re.compile(f"[{_invisible_class(astral=False)}]")
@@ -144,7 +145,7 @@ def _has_invisible(text: str) -> bool:
 # times) is the cheap first look, most texts having neither.
 _SQUEEZE = re.compile(f"[{_INVISIBLE_CHARS}]+|([^\\W\\d_])\\1\\1+")
 _TRIPLE = re.compile(r"(.)\1\1")
-_ASCII_CONTROL = re.compile(r"[\x00-\x08\x0e-\x1b\x7f]")  # the ASCII part of _INVISIBLE_CHARS
+_ASCII_CONTROL = re.compile(r"[\x00-\x08\x0e-\x1b\x7f]")  # the ASCII part of _INVISIBLE
 
 
 def prepare(given: str) -> Prepared:
@@ -237,8 +238,11 @@ def zawgyi_to_unicode(text: str, table: ZawgyiTable) -> tuple[str, list[int], li
         # One syllable: leading signs, one consonant, then every mark up to the next consonant or leading sign.
         slots = [""] * table.slots
         start, has_base = i, False
-        while i < n and "\u1000" <= text[i] <= "\u109f":
+        while i < n and ("\u1000" <= text[i] <= "\u109f" or _INVISIBLE.match(text, i)):
             ch = text[i]
+            if not "\u1000" <= ch <= "\u109f":  # a zero-width character pasted inside a syllable: dropped, or
+                i += 1  # the marks after it would start a syllable of their own and read as other words
+                continue
             slot, uni = table.chars.get(ch, (table.consonant if _MYANMAR_BASE.match(ch) else table.slots - 1, ch))
             if slot == table.consonant:
                 if has_base:

@@ -14,6 +14,7 @@ from schemas.models import Urgency
 from services.common.settings import REPO_ROOT
 from services.triage.assess import weigh_all
 from services.triage.classify import Classifier, Ruleset
+from services.triage.evaluation import load_examples
 from services.triage.second_opinion import SecondOpinion
 from services.triage.text import FOLD, fold
 
@@ -57,3 +58,35 @@ def test_folding_maps_every_code_point_as_its_table_says():
     every = "".join(map(chr, range(0x110000))) + "É"  # É: a foldable letter, so the table path is taken
     folded = fold(every)
     assert len(folded) == len(every) and folded == every.translate(FOLD)
+
+
+# Real messages (the development sets, every language and script, two typed in Zawgyi), with NUL, zero-width,
+# soft-hyphen, BOM and bell characters pasted anywhere: a copied or forwarded message carries them.
+MESSAGES = [ex.text for name in ("triage_dev7", "triage_dev8")
+            for ex in load_examples(REPO_ROOT / "tests" / "data" / name)]
+PASTED = ["\x00", "\u200b", "\u200d", "\u00ad", "\ufeff", "\u2060", "\x07"]
+
+
+def pasted_into(text: str, inserts: list[tuple[int, str]]) -> str:
+    for at, ch in sorted(inserts, reverse=True):
+        text = text[:at] + ch + text[at:]
+    return text
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data())
+def test_invisible_characters_pasted_anywhere_change_no_decision(data):
+    text = data.draw(st.sampled_from(MESSAGES))
+    inserts = data.draw(st.lists(st.tuples(st.integers(0, len(text)), st.sampled_from(PASTED)), min_size=1, max_size=6))
+    hostile = pasted_into(text, inserts)
+    clean, dirty = CLASSIFIER.classify(text), CLASSIFIER.classify(hostile)
+    assert (dirty.urgency, dirty.needs_review) == (clean.urgency, clean.needs_review), (hostile, dirty.reasons)
+    assert all(hostile[e.start:e.end] == e.term for e in dirty.evidence)
+
+
+def test_a_zero_width_character_inside_a_zawgyi_syllable_is_dropped_not_read():
+    """A Zawgyi message about sending money home, with word joiners pasted inside its syllables, read as "no food"
+    (critical) when the marks after a joiner made a syllable of their own."""
+    zawgyi = next(t for t in MESSAGES if t.startswith("မေလးရွားကေန"))
+    hostile = pasted_into(zawgyi, [(36, "\u2060"), (60, "\u200b"), (88, "\x07")])  # 36: inside "ခ်င္"
+    assert CLASSIFIER.classify(hostile).urgency == CLASSIFIER.classify(zawgyi).urgency == Urgency.low
