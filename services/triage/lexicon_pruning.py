@@ -15,6 +15,7 @@ confirms each removal. A maintainer's step:
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -90,18 +91,16 @@ def redundant_terms(*directories: Path) -> list[Redundant]:
             for term, cover in _covered(terms, cues, singles)]
 
 
-def _shields(long: Term, short: Term, others: list[Term]) -> bool:
-    """Whether `long` holds a term of another concept that `short` does not: removing `long` would let it count."""
-    word, inner = long.parts[0], short.parts[0]
-    return any(u.kind != long.kind and u.parts[0] in word and len(u.parts[0]) < len(word)
-               and _inside(u.parts[0], u.prefix, word, long.prefix)
-               and not (u.parts[0] in inner and _inside(u.parts[0], u.prefix, inner, short.prefix))
-               for u in others)
+def _held(long: Term, others: Sequence[Term]) -> list[Term]:
+    """The terms of other concepts inside `long` wherever it matches: while `long` is there, they do not count."""
+    word = long.parts[0]
+    return [u for u in others if u.kind != long.kind and len(u.parts[0]) < len(word) and u.parts[0] in word
+            and _inside(u.parts[0], u.prefix, word, long.prefix)]
 
 
-def _covered(terms: list[Term], cues: list[str], others: list[Term] = ()) -> list[tuple[str, str]]:
+def _covered(terms: list[Term], cues: list[str], others: Sequence[Term] = ()) -> list[tuple[str, str]]:
     """(term, the term that covers it) for each redundant term of one concept: a repeat, or a single-part term
-    a shorter one finds wherever it matches."""
+    a shorter one finds wherever it matches and that holds every other concept's term the longer one holds."""
     singles = [t for t in terms if len(t.parts) == 1]
     seen: set[tuple[str, bool]] = set()
     out: list[tuple[str, str]] = []
@@ -114,9 +113,12 @@ def _covered(terms: list[Term], cues: list[str], others: list[Term] = ()) -> lis
         if len(t.parts) != 1:
             continue
         long = t.parts[0]
-        cover = next((s for s in singles if s is not t and _shorter(s, t)
-                      and _inside(s.parts[0], s.prefix, long, t.prefix)
-                      and not _carries_cue(long, s.parts[0], cues) and not _shields(t, s, others)), None)
+        candidates = [s for s in singles if s is not t and _shorter(s, t)
+                      and _inside(s.parts[0], s.prefix, long, t.prefix) and not _carries_cue(long, s.parts[0], cues)]
+        held = _held(t, others) if candidates else []  # once per term: the scan over every other term is the cost
+        cover = next((s for s in candidates if all(u.parts[0] in s.parts[0]
+                                                   and _inside(u.parts[0], u.prefix, s.parts[0], s.prefix)
+                                                   for u in held)), None)
         if cover is not None:
             out.append((t.text, cover.text))
     return out

@@ -238,11 +238,13 @@ def zawgyi_to_unicode(text: str, table: ZawgyiTable) -> tuple[str, list[int], li
         # One syllable: leading signs, one consonant, then every mark up to the next consonant or leading sign.
         slots = [""] * table.slots
         start, has_base = i, False
-        while i < n and ("\u1000" <= text[i] <= "\u109f" or _INVISIBLE.match(text, i)):
+        while i < n:
             ch = text[i]
-            if not "\u1000" <= ch <= "\u109f":  # a zero-width character pasted inside a syllable: dropped, or
-                i += 1  # the marks after it would start a syllable of their own and read as other words
-                continue
+            if not "\u1000" <= ch <= "\u109f":
+                if _INVISIBLE.match(ch) is None:
+                    break
+                i += 1  # pasted inside the syllable: dropped, or the marks after it would make a syllable of
+                continue  # their own and read as other words
             slot, uni = table.chars.get(ch, (table.consonant if _MYANMAR_BASE.match(ch) else table.slots - 1, ch))
             if slot == table.consonant:
                 if has_base:
