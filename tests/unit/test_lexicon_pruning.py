@@ -77,3 +77,17 @@ def test_a_term_that_holds_another_concepts_term_is_kept(tmp_path: Path):
     r = {x.term: x.covered_by for x in redundant_terms(tmp_path)}
     assert "เขาหักเงิน" not in r
     assert r["หักเงินเดือน"] == "หักเงิน"  # holds no other concept's term: still redundant
+
+
+def test_regex_signs_and_pasted_invisible_characters_do_not_fool_the_check(tmp_path: Path):
+    """Another concept's term with regex signs is looked for literally; a term pasted with a zero-width space or a
+    NUL is the same term as typed: a repeat, or under the shorter term that covers the typed one."""
+    (tmp_path / "xx.yaml").write_text('language: en\nterms:\n'
+                                      '  excessive_hours: ["c++ night shift", "night shift", "on call\\u200b duty", '
+                                      '"on call duty", "nig\\x00ht shift y"]\n'
+                                      '  threat: ["c++", "n.ght"]\n', encoding="utf-8")
+    r = {x.term: x.covered_by for x in redundant_terms(tmp_path)}
+    assert "c++ night shift" not in r  # holds "c++", which "night shift" does not
+    assert r["on call duty"] == "on call duty" and "on call\u200b duty" not in r  # the second is a repeat
+    # read as "night shift y", under "night shift"; "n.ght" is no pattern that it would hold and be kept for
+    assert r["nig\x00ht shift y"] == "night shift"
